@@ -1,0 +1,15 @@
+# Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
+"""K-Net for OpenMMLab 2.x.
+
+``import knet`` (or ``custom_imports=dict(imports=['knet'])`` in a config)
+registers every K-Net module in the mmdet / mmseg registries and applies
+the checkpoint I/O fixes of :mod:`knet.utils.checkpoint_compat`.
+"""
+from .utils import apply_checkpoint_fixes
+from .version import __version__
+
+apply_checkpoint_fixes()
+
+from . import models  # noqa: E402,F401
+
+__all__ = ['__version__', 'models']

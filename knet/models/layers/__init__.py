@@ -1,0 +1,9 @@
+# Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
+from .kernel_update_head import KNetKernelUpdateHead, dynamic_conv
+from .kernel_updator import KNetKernelUpdator
+from .semantic_fpn_wrapper import SemanticFPNWrapper
+
+__all__ = [
+    'KNetKernelUpdateHead', 'KNetKernelUpdator', 'SemanticFPNWrapper',
+    'dynamic_conv'
+]

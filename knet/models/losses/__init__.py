@@ -1,0 +1,9 @@
+# Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
+from .kernel_losses import (RANK_IGNORE_INDEX, dense_seg_targets,
+                            image_kernel_targets, kernel_mask_losses,
+                            last_writer_index, rank_targets)
+
+__all__ = [
+    'RANK_IGNORE_INDEX', 'dense_seg_targets', 'image_kernel_targets',
+    'kernel_mask_losses', 'last_writer_index', 'rank_targets'
+]

@@ -1,0 +1,246 @@
+# Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
+"""K-Net's iterative head: runs the update stages, their losses and the
+instance / panoptic post-processing (the ``roi_head`` of the original)."""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet.models.losses import accuracy
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.utils import reduce_mean
+from mmengine.model import BaseModule, ModuleList
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..losses.kernel_losses import image_kernel_targets, kernel_mask_losses
+from ..postprocessing import (instance_topk, panoptic_merge, panoptic_scores,
+                              rescale_masks)
+
+
+@MODELS.register_module()
+class KernelIterHead(BaseModule):
+    """Iteratively refine K-Net kernels with ``num_stages`` update heads.
+
+    Stage ``s`` is matched to the ground truth with the predictions that were
+    fed into it (the kernel head's masks for stage 0), on the thing kernels
+    only; stuff kernel ``j`` is always stuff class ``num_thing_classes + j``.
+
+    Args:
+        num_stages (int): Number of update stages. Defaults to 3.
+        stage_loss_weights (list[float]): Loss weight of each stage.
+        mask_head (dict | list[dict]): Config(s) of the update heads
+            (:class:`KNetKernelUpdateHead`), one per stage.
+        mask_upsample_stride (int): Upsampling of stage masks for losses and
+            outputs (stride 8 -> 4). Defaults to 2.
+        num_proposals (int): Number of thing kernels. Defaults to 100.
+        num_thing_classes / num_stuff_classes (int): Class split.
+        do_panoptic (bool): Panoptic output (else instance output).
+        train_cfg (list[dict]): Per-stage ``assigner`` / ``sampler``.
+        test_cfg (dict): ``max_per_img``, ``mask_thr`` and
+            ``merge_stuff_thing`` (``overlap_thr``, ``instance_score_thr``,
+            ``segment_id_start``).
+    """
+
+    _IGNORED_ARGS = ('proposal_feature_channel', 'assign_stages',
+                     'post_assign', 'hard_target', 'merge_cls_scores',
+                     'mask_out_stride', 'recursive', 'bbox_roi_extractor',
+                     'mask_roi_extractor', 'bbox_head', 'shared_head',
+                     'mask_assign_stride', 'ignore_label',
+                     'thing_label_in_seg')
+
+    def __init__(self,
+                 num_stages: int = 3,
+                 stage_loss_weights: Sequence[float] = (1, 1, 1),
+                 mask_head: Optional[dict] = None,
+                 mask_upsample_stride: int = 2,
+                 num_proposals: int = 100,
+                 num_thing_classes: int = 80,
+                 num_stuff_classes: int = 53,
+                 do_panoptic: bool = False,
+                 train_cfg: Optional[List[dict]] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(init_cfg=init_cfg)
+        unknown = set(kwargs) - set(self._IGNORED_ARGS)
+        if unknown:
+            raise TypeError(f'KernelIterHead got unexpected arguments: '
+                            f'{sorted(unknown)}')
+        if mask_head is None:
+            raise ValueError('KernelIterHead needs a mask_head config')
+        if len(stage_loss_weights) != num_stages:
+            raise ValueError(
+                f'stage_loss_weights has {len(stage_loss_weights)} entries '
+                f'for {num_stages} stages')
+        self.num_stages = num_stages
+        self.stage_loss_weights = list(stage_loss_weights)
+        self.mask_upsample_stride = mask_upsample_stride
+        self.num_proposals = num_proposals
+        self.num_thing_classes = num_thing_classes
+        self.num_stuff_classes = num_stuff_classes
+        self.num_classes = num_thing_classes + num_stuff_classes
+        self.do_panoptic = do_panoptic
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+        heads = mask_head if isinstance(mask_head, (list, tuple)) else \
+            [mask_head] * num_stages
+        if len(heads) != num_stages:
+            raise ValueError(f'{len(heads)} mask_head configs for '
+                             f'{num_stages} stages')
+        self.mask_head = ModuleList(MODELS.build(h) for h in heads)
+        if train_cfg is not None:
+            if len(train_cfg) != num_stages:
+                raise ValueError(f'train_cfg has {len(train_cfg)} stage '
+                                 f'entries for {num_stages} stages')
+            self.assigners = [TASK_UTILS.build(c['assigner'])
+                              for c in train_cfg]
+            self.samplers = [TASK_UTILS.build(c['sampler'])
+                             for c in train_cfg]
+
+    def _stage_forward(self, stage: int, x_feats: Tensor, kernels: Tensor,
+                       mask_preds: Tensor) -> Tuple[Tensor, ...]:
+        cls_score, mask_preds, kernels = self.mask_head[stage](
+            x_feats, kernels, mask_preds)
+        scaled = mask_preds
+        if self.mask_upsample_stride > 1 and (self.training or
+                                              stage == self.num_stages - 1):
+            scaled = F.interpolate(
+                mask_preds,
+                scale_factor=self.mask_upsample_stride,
+                mode='bilinear',
+                align_corners=False)
+        return cls_score, mask_preds, scaled, kernels
+
+    def forward(self, x_feats: Tensor, kernels: Tensor,
+                mask_preds: Tensor) -> List[Tuple[Tensor, Tensor]]:
+        """(cls_score, scaled mask logits) of every stage."""
+        outs = []
+        for stage in range(self.num_stages):
+            cls_score, mask_preds, scaled, kernels = self._stage_forward(
+                stage, x_feats, kernels, mask_preds)
+            outs.append((cls_score, scaled))
+        return outs
+
+    def loss(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
+             gt_masks: List[Tensor], gt_labels: List[Tensor],
+             gt_sem_masks: Optional[List[Tensor]],
+             gt_sem_labels: Optional[List[Tensor]]) -> dict:
+        """Losses of all stages (keys ``s{i}_loss_*``, ``s{i}_pos_acc``)."""
+        prev_masks = F.interpolate(
+            mask_preds.detach(),
+            scale_factor=self.mask_upsample_stride,
+            mode='bilinear',
+            align_corners=False
+        ) if self.mask_upsample_stride > 1 else mask_preds.detach()
+        prev_cls = None
+        losses = {}
+        for stage in range(self.num_stages):
+            cls_score, mask_preds, scaled, kernels = self._stage_forward(
+                stage, x_feats, kernels, mask_preds)
+            head = self.mask_head[stage]
+            targets = self._stage_targets(stage, head, prev_masks, prev_cls,
+                                          scaled.shape[-2:], gt_masks,
+                                          gt_labels, gt_sem_masks,
+                                          gt_sem_labels)
+            stage_losses = self._stage_loss(head, cls_score, scaled,
+                                            *targets)
+            weight = self.stage_loss_weights[stage]
+            for key, value in stage_losses.items():
+                losses[f's{stage}_{key}'] = value * weight
+            prev_masks = scaled.detach()
+            prev_cls = cls_score.detach() if cls_score is not None else None
+        return losses
+
+    def _stage_targets(self, stage: int, head: nn.Module, prev_masks: Tensor,
+                       prev_cls: Optional[Tensor], mask_shape, gt_masks,
+                       gt_labels, gt_sem_masks, gt_sem_labels):
+        """Assign with the stage's input predictions; build its targets."""
+        n_things = self.num_proposals
+        all_labels, all_weights, all_masks = [], [], []
+        for i in range(prev_masks.size(0)):
+            pred = InstanceData(masks=prev_masks[i][:n_things])
+            if prev_cls is not None:
+                pred.scores = prev_cls[i][:n_things, :self.num_thing_classes]
+            gt = InstanceData(labels=gt_labels[i], masks=gt_masks[i])
+            assign_result = self.assigners[stage].assign(pred, gt)
+            sampling = self.samplers[stage].sample(assign_result, pred, gt)
+            panoptic = gt_sem_labels is not None and self.do_panoptic
+            labels, weights, masks = image_kernel_targets(
+                sampling.pos_inds,
+                gt_labels[i][sampling.pos_assigned_gt_inds],
+                sampling.pos_gt_masks,
+                n_things,
+                mask_shape,
+                head.num_classes,
+                stuff_labels=gt_sem_labels[i] if panoptic else None,
+                stuff_masks=gt_sem_masks[i] if panoptic else None,
+                num_thing_classes=self.num_thing_classes,
+                num_stuff_classes=self.num_stuff_classes)
+            all_labels.append(labels)
+            all_weights.append(weights)
+            all_masks.append(masks)
+        return (torch.cat(all_labels), torch.cat(all_weights),
+                torch.cat(all_masks))
+
+    @staticmethod
+    def _stage_loss(head: nn.Module, cls_score: Tensor, mask_preds: Tensor,
+                    labels: Tensor, label_weights: Tensor,
+                    mask_targets: Tensor) -> dict:
+        num_classes = head.num_classes
+        positive = (labels >= 0) & (labels < num_classes)
+        losses = {}
+        if cls_score is not None and head.loss_cls is not None:
+            cls_score = cls_score.flatten(0, 1)
+            num_pos = positive.sum().float()
+            avg_factor = reduce_mean(num_pos).clamp(min=1.0)
+            losses['loss_cls'] = head.loss_cls(
+                cls_score, labels, label_weights, avg_factor=avg_factor)
+            if positive.any():
+                losses['pos_acc'] = accuracy(cls_score[positive],
+                                             labels[positive])
+            else:
+                losses['pos_acc'] = cls_score.new_zeros(())
+        losses.update(
+            kernel_mask_losses(mask_preds, labels, mask_targets, num_classes,
+                               head.loss_mask, head.loss_dice,
+                               head.loss_rank))
+        return losses
+
+    def predict(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
+                batch_img_metas: List[dict]) -> list:
+        """Per image: panoptic id map (H, W) or :obj:`InstanceData`."""
+        cls_score, scaled = self(x_feats, kernels, mask_preds)[-1]
+        cls_probs = cls_score.sigmoid()
+        cfg = self.test_cfg or {}
+        results = []
+        for i, img_meta in enumerate(batch_img_metas):
+            if self.do_panoptic:
+                results.append(
+                    self._panoptic(cls_probs[i], scaled[i], img_meta, cfg))
+            else:
+                results.append(
+                    instance_topk(
+                        cls_probs[i][:, :self.num_thing_classes],
+                        scaled[i],
+                        img_meta,
+                        max_per_img=cfg.get('max_per_img', 100),
+                        mask_thr=cfg.get('mask_thr', 0.5)))
+        return results
+
+    def _panoptic(self, cls_probs: Tensor, mask_logits: Tensor,
+                  img_meta: dict, cfg: dict) -> Tensor:
+        merge_cfg = cfg.get('merge_stuff_thing', {})
+        scores, labels = panoptic_scores(cls_probs, self.num_proposals,
+                                         self.num_thing_classes)
+        probs = rescale_masks(mask_logits, img_meta)
+        return panoptic_merge(
+            scores,
+            labels,
+            probs,
+            self.num_proposals,
+            void_label=self.num_classes,
+            overlap_thr=merge_cfg.get('overlap_thr', 0.6),
+            instance_score_thr=merge_cfg.get('instance_score_thr', 0.3),
+            segment_id_start=merge_cfg.get('segment_id_start', 1))
