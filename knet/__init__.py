@@ -10,6 +10,6 @@ from .version import __version__
 
 apply_checkpoint_fixes()
 
-from . import models  # noqa: E402,F401
+from . import engine, models  # noqa: E402,F401
 
-__all__ = ['__version__', 'models']
+__all__ = ['__version__', 'engine', 'models']

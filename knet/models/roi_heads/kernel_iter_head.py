@@ -29,14 +29,16 @@ class KernelIterHead(BaseModule):
     Args:
         num_stages (int): Number of update stages. Defaults to 3.
         stage_loss_weights (list[float]): Loss weight of each stage.
-        mask_head (dict | list[dict]): Config(s) of the update heads
-            (:class:`KNetKernelUpdateHead`), one per stage.
+        mask_head (dict | list[dict]): Config of the update heads
+            (:class:`KNetKernelUpdateHead`): one dict shared by every stage
+            (each stage still has its own weights), or one per stage.
         mask_upsample_stride (int): Upsampling of stage masks for losses and
             outputs (stride 8 -> 4). Defaults to 2.
         num_proposals (int): Number of thing kernels. Defaults to 100.
         num_thing_classes / num_stuff_classes (int): Class split.
         do_panoptic (bool): Panoptic output (else instance output).
-        train_cfg (list[dict]): Per-stage ``assigner`` / ``sampler``.
+        train_cfg (dict | list[dict]): ``assigner`` / ``sampler`` shared by
+            every stage, or one dict per stage.
         test_cfg (dict): ``max_per_img``, ``mask_thr`` and
             ``merge_stuff_thing`` (``overlap_thr``, ``instance_score_thr``,
             ``segment_id_start``).
@@ -90,6 +92,9 @@ class KernelIterHead(BaseModule):
             raise ValueError(f'{len(heads)} mask_head configs for '
                              f'{num_stages} stages')
         self.mask_head = ModuleList(MODELS.build(h) for h in heads)
+        if isinstance(train_cfg, dict):
+            train_cfg = [train_cfg] * num_stages
+            self.train_cfg = train_cfg
         if train_cfg is not None:
             if len(train_cfg) != num_stages:
                 raise ValueError(f'train_cfg has {len(train_cfg)} stage '

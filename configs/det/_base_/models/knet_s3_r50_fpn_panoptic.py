@@ -104,50 +104,47 @@ model = dict(
         num_stuff_classes=num_stuff_classes,
         do_panoptic=True,
         mask_upsample_stride=2,
-        mask_head=[
-            dict(
-                type='KNetKernelUpdateHead',
-                num_classes=num_classes,
-                num_thing_classes=num_thing_classes,
-                num_stuff_classes=num_stuff_classes,
-                num_ffn_fcs=2,
-                num_heads=8,
-                num_cls_fcs=1,
-                num_mask_fcs=1,
-                feedforward_channels=2048,
+        # one config for the 3 stages (each stage has its own weights)
+        mask_head=dict(
+            type='KNetKernelUpdateHead',
+            num_classes=num_classes,
+            num_thing_classes=num_thing_classes,
+            num_stuff_classes=num_stuff_classes,
+            num_ffn_fcs=2,
+            num_heads=8,
+            num_cls_fcs=1,
+            num_mask_fcs=1,
+            feedforward_channels=2048,
+            in_channels=256,
+            out_channels=256,
+            dropout=0.0,
+            conv_kernel_size=conv_kernel_size,
+            mask_pooling='sigmoid',
+            hard_mask_thr=0.5,
+            ffn_act_cfg=dict(type='ReLU', inplace=True),
+            with_ffn=True,
+            feat_transform_cfg=dict(
+                conv_cfg=dict(type='Conv2d'), act_cfg=None),
+            kernel_updator_cfg=dict(
+                type='KNetKernelUpdator',
                 in_channels=256,
+                feat_channels=256,
                 out_channels=256,
-                dropout=0.0,
-                conv_kernel_size=conv_kernel_size,
-                mask_pooling='sigmoid',
-                hard_mask_thr=0.5,
-                ffn_act_cfg=dict(type='ReLU', inplace=True),
-                with_ffn=True,
-                feat_transform_cfg=dict(
-                    conv_cfg=dict(type='Conv2d'), act_cfg=None),
-                kernel_updator_cfg=dict(
-                    type='KNetKernelUpdator',
-                    in_channels=256,
-                    feat_channels=256,
-                    out_channels=256,
-                    act_cfg=dict(type='ReLU', inplace=True),
-                    norm_cfg=dict(type='LN')),
-                loss_cls=dict(
-                    type='FocalLoss',
-                    use_sigmoid=True,
-                    gamma=2.0,
-                    alpha=0.25,
-                    loss_weight=2.0),
-                loss_mask=loss_mask,
-                loss_dice=loss_dice,
-                loss_rank=loss_rank) for _ in range(num_stages)
-        ]),
+                act_cfg=dict(type='ReLU', inplace=True),
+                norm_cfg=dict(type='LN')),
+            loss_cls=dict(
+                type='FocalLoss',
+                use_sigmoid=True,
+                gamma=2.0,
+                alpha=0.25,
+                loss_weight=2.0),
+            loss_mask=loss_mask,
+            loss_dice=loss_dice,
+            loss_rank=loss_rank)),
     train_cfg=dict(
         rpn=dict(assigner=mask_assigner, sampler=mask_sampler, pos_weight=1),
-        rcnn=[
-            dict(assigner=mask_assigner, sampler=mask_sampler, pos_weight=1)
-            for _ in range(num_stages)
-        ]),
+        # shared by the 3 stages
+        rcnn=dict(assigner=mask_assigner, sampler=mask_sampler, pos_weight=1)),
     test_cfg=dict(
         rpn=None,
         rcnn=dict(

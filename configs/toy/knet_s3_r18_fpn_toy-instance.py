@@ -1,0 +1,17 @@
+# Instance K-Net on the built-in synthetic data: the toy panoptic model
+# without stuff kernels or rank loss.
+_base_ = [
+    './_base_/toy_knet_model.py', './_base_/synthetic_instance.py',
+    './_base_/toy_det_runtime.py'
+]
+model = dict(
+    num_stuff_classes=0,
+    data_preprocessor=dict(pad_seg=False),
+    rpn_head=dict(
+        num_classes=6, num_stuff_classes=0, cat_stuff_mask=False,
+        loss_rank=None),
+    roi_head=dict(
+        num_stuff_classes=0,
+        do_panoptic=False,
+        mask_head=dict(num_classes=6, num_stuff_classes=0, loss_rank=None)),
+    test_cfg=dict(rcnn=dict(_delete_=True, max_per_img=30, mask_thr=0.5)))

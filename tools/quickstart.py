@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+# Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
+"""The main job on the built-in synthetic data: generate it if absent, train
+and evaluate the panoptic, instance and semantic toy K-Nets on CPU, draw
+predictions and write ``work_dirs/quickstart/summary.json``.
+
+    python tools/quickstart.py [--tasks panoptic instance semantic]
+                               [--iters N] [--data-root data/synthetic]
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+TASKS = {
+    # task: (config, metric key in the runner's results, summary key)
+    'panoptic': ('configs/toy/knet_s3_r18_fpn_toy-panoptic.py', 'coco_panoptic/PQ',
+                 'PQ'),
+    'instance': ('configs/toy/knet_s3_r18_fpn_toy-instance.py', 'coco/segm_mAP',
+                 'mask_AP'),
+    'semantic': ('configs/toy/knet_s3_fcn_r18_toy-semantic.py', 'mIoU', 'mIoU'),
+}
+DATA_FOR_TASK = {'panoptic': 'coco', 'instance': 'coco', 'semantic': 'ade'}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        '--tasks', nargs='+', choices=list(TASKS), default=list(TASKS))
+    parser.add_argument(
+        '--iters', type=int, default=None,
+        help='training iterations per task (default: the toy configs)')
+    parser.add_argument('--data-root', default='data/synthetic')
+    parser.add_argument('--work-dir', default='work_dirs/quickstart')
+    parser.add_argument(
+        '--num-vis', type=int, default=4, help='val images to draw per task')
+    return parser.parse_args(argv)
+
+
+def log(msg: str) -> None:
+    print(f'[quickstart {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+def ensure_data(data_root: str, tasks) -> None:
+    from knet.datasets.synthetic import generate
+    for name in sorted({DATA_FOR_TASK[t] for t in tasks}):
+        log(f'synthetic data: {name} under {data_root} (generated if absent)')
+        generate(name, data_root)
+
+
+def run_task(task: str, args) -> dict:
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    config, metric_key, _ = TASKS[task]
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.work_dir = osp.join(args.work_dir, task)
+    _point_data_root(cfg, args.data_root)
+    if args.iters:
+        cfg.train_cfg.max_iters = args.iters
+        cfg.train_cfg.val_interval = args.iters
+        cfg.default_hooks.checkpoint.interval = args.iters
+        for sched in cfg.param_scheduler:
+            if sched.get('type') == 'CosineAnnealingLR':
+                sched.update(T_max=args.iters, end=args.iters)
+    # evaluated once, after training, by runner.test() below
+    cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1
+    log(f'{task}: training {config} for {cfg.train_cfg.max_iters} iters')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    draw_predictions(task, cfg, ckpt, args)
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float))}, metric_key
+
+
+def _point_data_root(cfg, data_root: str) -> None:
+    """Rewrite the toy configs' default data root (data/synthetic)."""
+    default = 'data/synthetic'
+    if data_root.rstrip('/') == default:
+        return
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg[loader].dataset
+        ds.data_root = ds.data_root.replace(default, data_root.rstrip('/'))
+    for ev in ('val_evaluator', 'test_evaluator'):
+        for key in ('ann_file', 'seg_prefix'):
+            if key in cfg[ev]:
+                cfg[ev][key] = cfg[ev][key].replace(default,
+                                                    data_root.rstrip('/'))
+
+
+def draw_predictions(task: str, cfg, ckpt: str, args) -> None:
+    """Overlays of the first val images into work_dir/vis/<task>_*.png."""
+    import mmcv
+    ds = cfg.test_dataloader.dataset
+    img_dir = osp.join(ds.data_root, ds.data_prefix.get('img') or
+                       ds.data_prefix.get('img_path'))
+    names = sorted(os.listdir(img_dir))[:args.num_vis]
+    files = [osp.join(img_dir, n) for n in names]
+    out_dir = osp.join(args.work_dir, 'vis')
+    os.makedirs(out_dir, exist_ok=True)
+    cfg_path = osp.join(cfg.work_dir, 'quickstart_config.py')
+    cfg.dump(cfg_path)
+    if cfg.get('default_scope') == 'mmseg':
+        from mmseg.apis import MMSegInferencer
+        inferencer = MMSegInferencer(model=cfg_path, weights=ckpt,
+                                     device='cpu')
+        results = inferencer(files, return_vis=True)
+        vis = results['visualization']
+    else:
+        from mmdet.apis import DetInferencer
+        inferencer = DetInferencer(model=cfg_path, weights=ckpt,
+                                   device='cpu', show_progress=False)
+        vis = inferencer(files, return_vis=True, pred_score_thr=0.5,
+                         no_save_pred=True)['visualization']
+    for name, img in zip(names, vis):
+        out = osp.join(out_dir, f'{task}_{osp.splitext(name)[0]}.png')
+        mmcv.imwrite(mmcv.rgb2bgr(img), out)
+    log(f'{task}: {len(names)} overlays in {out_dir}')
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    import knet  # noqa: F401
+    start = time.time()
+    ensure_data(args.data_root, args.tasks)
+    summary_path = osp.join(args.work_dir, 'summary.json')
+    summary = {}
+    if osp.isfile(summary_path):
+        with open(summary_path) as f:
+            summary = json.load(f)
+    for task in args.tasks:
+        t0 = time.time()
+        metrics, key = run_task(task, args)
+        if key not in metrics:
+            raise KeyError(f'{task}: metric {key} not in {sorted(metrics)}')
+        value = metrics[key]
+        # mmdet reports COCO AP in [0, 1]; PQ and mIoU come in percent
+        if key.startswith('coco/'):
+            value *= 100
+        name = TASKS[task][2]
+        summary[task] = {name: round(value, 2),
+                         'minutes': round((time.time() - t0) / 60, 1)}
+        log(f'{task}: {name} = {value:.2f}')
+        _write_json(summary, summary_path)
+    log(f'done in {(time.time() - start) / 60:.1f} min: {summary_path}')
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _write_json(obj, path: str) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
