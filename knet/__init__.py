@@ -3,12 +3,14 @@
 
 ``import knet`` (or ``custom_imports=dict(imports=['knet'])`` in a config)
 registers every K-Net module in the mmdet / mmseg registries and applies
-the checkpoint I/O fixes of :mod:`knet.utils.checkpoint_compat`.
+the checkpoint I/O fixes of :mod:`knet.utils.checkpoint_compat`; on
+CPU-only machines it flushes denormals (:mod:`knet.utils.cpu_performance`).
 """
-from .utils import apply_checkpoint_fixes
+from .utils import apply_checkpoint_fixes, flush_denormals_on_cpu
 from .version import __version__
 
 apply_checkpoint_fixes()
+flush_denormals_on_cpu()
 
 from . import engine, models  # noqa: E402,F401
 

@@ -1,7 +1,7 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
 """Benchmark knet's PQ against panopticapi's on a synthetic COCO-panoptic set.
 
-Two comparisons on the same data, in the same process:
+Three comparisons on the same data, in the same process:
 
 * single core: ``knet pq_compute(nproc=1)`` vs panopticapi's
   ``pq_compute_single_core`` (json loading and averaging included on both
@@ -33,11 +33,11 @@ import tempfile
 import time
 from typing import Any, Callable
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from eval_bootstrap import load
 
-from knet.evaluation._utils import dump_json_atomic  # noqa: E402
-from knet.evaluation.panoptic_quality import pq_compute  # noqa: E402
-from knet.evaluation.synthetic import make_coco_panoptic  # noqa: E402
+dump_json_atomic = load('_utils').dump_json_atomic
+pq_compute = load('panoptic_quality').pq_compute
+make_coco_panoptic = load('synthetic').make_coco_panoptic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,19 +76,47 @@ def _panopticapi_single_core(gt_json_file: str, pred_json_file: str,
 
 
 def _time_interleaved(methods: dict[str, Callable[[], Any]],
-                      repeats: int) -> tuple[dict, dict]:
-    """Median wall time of each method; runs are interleaved so that load
-    from other processes affects all methods alike."""
-    outs, times = {}, {name: [] for name in methods}
+                      repeats: int) -> tuple[dict, dict, dict]:
+    """Median wall and CPU (this process only) time of each method.
+
+    Runs are interleaved so that load from other processes affects all
+    methods alike; CPU time is meaningful for in-process methods only.
+    """
+    outs = {}
+    wall = {name: [] for name in methods}
+    cpu = {name: [] for name in methods}
     with contextlib.redirect_stdout(io.StringIO()):  # panopticapi prints
         for name, fn in methods.items():  # warm-up: file cache, imports
             outs[name] = fn()
         for _ in range(repeats):
             for name, fn in methods.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 outs[name] = fn()
-                times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}, outs
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+    med = statistics.median
+    return ({k: med(v) for k, v in wall.items()},
+            {k: med(v) for k, v in cpu.items()}, outs)
+
+
+def _decode_times(paths: dict, repeats: int) -> dict[str, float]:
+    """Time to read every PNG once the panopticapi way (PIL, uint32) and
+    the knet way (OpenCV): a floor both implementations pay."""
+    import numpy as np
+    from PIL import Image
+    read_rgb_ids = load('_utils').read_rgb_ids
+    files = [
+        os.path.join(paths[folder], name)
+        for folder in ('gt_folder', 'pred_folder')
+        for name in sorted(os.listdir(paths[folder]))
+    ]
+    readers = {
+        'panopticapi_decode':
+        lambda: [np.array(Image.open(f), dtype=np.uint32) for f in files],
+        'knet_decode': lambda: [read_rgb_ids(f) for f in files],
+    }
+    wall, cpu, _ = _time_interleaved(readers, repeats)
+    return wall, cpu
 
 
 def _max_diff(a: dict, b: dict) -> float:
@@ -130,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             'knet_processes':
             lambda: pq_compute(*files, nproc=ncpu, num_threads=1),
         }
-        secs, outs = _time_interleaved(methods, args.repeats)
+        secs, cpu, outs = _time_interleaved(methods, args.repeats)
+        decode, decode_cpu = _decode_times(paths, args.repeats)
     ref_1, ref_n = outs['panopticapi_single_core'], outs['panopticapi_default']
     diffs = {
         name: _max_diff(outs[name], ref_1 if 'single' in name else ref_n)
@@ -156,12 +185,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f'{label:<26}{secs[ref]:>14.3f}{secs[ours]:>9.3f}'
               f'{secs[ref] / n * 1e3:>12.2f}{secs[ours] / n * 1e3:>13.2f}'
               f'{speedup[ours]:>9.2f}x')
+    ref_dec, our_dec = decode['panopticapi_decode'], decode['knet_decode']
+    print(f'{"PNG decoding only":<26}{ref_dec:>14.3f}{our_dec:>9.3f}'
+          f'{ref_dec / n * 1e3:>12.2f}{our_dec / n * 1e3:>13.2f}'
+          f'{ref_dec / our_dec:>9.2f}x')
+    rest_ref = secs['panopticapi_single_core'] - ref_dec
+    rest_ours = secs['knet_single_core'] - our_dec
+    speedup['single_core_excluding_decoding'] = rest_ref / max(rest_ours,
+                                                               1e-9)
+    print(f'single core without decoding: {rest_ref:.3f} s vs '
+          f'{rest_ours:.3f} s ({speedup["single_core_excluding_decoding"]:.2f}'
+          f'x); decoding is {ref_dec / secs["panopticapi_single_core"]:.0%} '
+          f'of panopticapi\'s single-core time')
+    cpu_ratio = (cpu['panopticapi_single_core'] / cpu['knet_single_core'])
+    speedup['single_core_cpu_time'] = cpu_ratio
+    print(f'single core CPU time: {cpu["panopticapi_single_core"]:.3f} s vs '
+          f'{cpu["knet_single_core"]:.3f} s ({cpu_ratio:.2f}x); decoding '
+          f'alone {decode_cpu["panopticapi_decode"]:.3f} s vs '
+          f'{decode_cpu["knet_decode"]:.3f} s')
     print(f'PQ (All) = {outs["knet_default"]["All"]["pq"]:.6f}; max '
           f'|difference| vs panopticapi: {max(diffs.values()):.3g}')
     result = {
         'num_images': n, 'height': args.height, 'width': args.width,
         'num_segments': args.num_segments, 'repeats': args.repeats,
-        'cpus': ncpu, 'seconds': secs, 'speedup': speedup,
+        'cpus': ncpu, 'seconds': {**secs, **decode},
+        'cpu_seconds_in_process': {
+            k: v for k, v in {**cpu, **decode_cpu}.items()
+            if 'default' not in k and 'processes' not in k
+        },
+        'speedup': speedup,
         'max_abs_diff': diffs, 'pq_all': outs['knet_default']['All'],
     }
     if args.json_out:

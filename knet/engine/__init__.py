@@ -4,6 +4,6 @@ from .optim_wrappers import CPUAmpOptimWrapper
 from .wrappers import CPUDistributedDataParallel
 
 __all__ = [
-    'CPUAmpOptimWrapper', 'CPUDistributedDataParallel', 'configure_launcher',
-    'default_work_dir', 'enable_amp'
+    'CPUAmpOptimWrapper', 'CPUDistributedDataParallel',
+    'configure_launcher', 'default_work_dir', 'enable_amp'
 ]

@@ -44,7 +44,8 @@ def count_pairs(a: np.ndarray,
     maps with many runs fall back to one ``np.unique`` over combined keys.
 
     Args:
-        a, b: Integer arrays of the same shape with values in ``[0, 2**32)``.
+        a, b: Integer arrays of the same shape (values outside
+            ``[0, 2**32)`` take a slower exact path).
 
     Returns:
         Three int64 arrays of equal length.
@@ -56,6 +57,11 @@ def count_pairs(a: np.ndarray,
     if a.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty.copy(), empty.copy()
+    if not (_fits_u32(a) and _fits_u32(b)):
+        pairs, counts = np.unique(
+            np.stack([a.astype(np.int64), b.astype(np.int64)], axis=1),
+            axis=0, return_counts=True)
+        return pairs[:, 0], pairs[:, 1], counts.astype(np.int64)
     # run starts: positions where either map changes value
     change = a[1:] != a[:-1]
     change |= b[1:] != b[:-1]
@@ -67,14 +73,20 @@ def count_pairs(a: np.ndarray,
         starts += 1
         starts = np.concatenate(([0], starts))
         lengths = np.diff(np.append(starts, a.size))
-        key = (a[starts].astype(np.uint64) << np.uint64(32)) | b[starts].astype(
-            np.uint64)
+        key = a[starts].astype(np.uint64) << np.uint64(32)
+        key |= b[starts].astype(np.uint64)
         uniq, inverse = np.unique(key, return_inverse=True)
         counts = np.bincount(inverse.reshape(-1), weights=lengths,
                              minlength=uniq.size)
     a_ids = (uniq >> np.uint64(32)).astype(np.int64)
     b_ids = (uniq & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return a_ids, b_ids, np.rint(counts).astype(np.int64)
+
+
+def _fits_u32(x: np.ndarray) -> bool:
+    if x.dtype.kind == 'u' and x.dtype.itemsize <= 4:
+        return True
+    return bool(x.min() >= 0 and x.max() < 2**32)
 
 
 def read_png(path: str) -> np.ndarray:

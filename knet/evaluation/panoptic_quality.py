@@ -45,7 +45,7 @@ VOID = 0
 
 
 def rgb2id(color: np.ndarray) -> np.ndarray:
-    """COCO panoptic colour (H, W, 3) RGB -> segment id ``R + 256G + 256²B``."""
+    """COCO panoptic RGB colours (H, W, 3) -> ids ``R + 256 G + 256**2 B``."""
     color = np.asarray(color)
     if color.dtype == np.uint8:
         color = color.astype(np.int32)
@@ -179,7 +179,7 @@ def _lookup(sorted_keys: np.ndarray, order: np.ndarray,
 def _per_category(cats: np.ndarray,
                   weights: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct categories of ``cats`` and the count (or weight sum) of each."""
+    """Distinct values of ``cats`` and the count (or weight sum) of each."""
     uniq, inv = np.unique(cats, return_inverse=True)
     return uniq, np.bincount(
         inv.reshape(-1), weights=weights, minlength=uniq.size)
@@ -400,7 +400,7 @@ def pq_compute(gt_json_file: str,
             ``.json``).
         nproc: Worker processes over images (1 = in-process).
         num_threads: Decoding threads per process; default
-            ``min(4, cpu_count)`` when ``nproc == 1``, else 1. Use 1 for a
+            ``min(8, cpu_count)`` when ``nproc == 1``, else 1. Use 1 for a
             strictly single-core run. Results do not depend on it.
 
     Returns:
@@ -436,7 +436,7 @@ def pq_compute(gt_json_file: str,
                            f'with id {image_id!r}')
         matched.append((gt_ann, pred_annotations[image_id]))
     if num_threads is None:
-        num_threads = min(4, os.cpu_count() or 1) if nproc == 1 else 1
+        num_threads = min(8, os.cpu_count() or 1) if nproc == 1 else 1
     pq_stat = pq_compute_multi_core(matched, gt_folder, pred_folder,
                                     categories, nproc=nproc,
                                     num_threads=num_threads)

@@ -187,8 +187,10 @@ def make_step_video(num_frames: int = 5,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Random moving-box video: GT and predicted class/instance maps.
 
-    The prediction shifts boxes, swaps some track ids mid-sequence, drops
-    some frames' instances and mislabels a stuff region.
+    GT: three stuff bands, a void strip and four moving boxes of thing
+    classes (the last one with instance 0, i.e. crowd). The prediction is
+    shifted by a pixel, swaps two track ids half-way, renames one track in
+    frame 1, labels the void strip as stuff and mislabels a stuff region.
 
     Returns:
         ``gt_cls, gt_ins, pred_cls, pred_ins`` of shape (T, H, W).

@@ -5,4 +5,5 @@ from .dense_heads import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .roi_heads import *  # noqa: F401,F403
+from .seg import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403

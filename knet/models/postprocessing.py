@@ -16,7 +16,10 @@ def rescale_masks(mask_logits: Tensor, img_meta: dict) -> Tensor:
     """Sigmoid probabilities of (N, h, w) logits at the original image size.
 
     Upsample to the padded batch shape, crop the valid ``img_shape`` region,
-    then resize to ``ori_shape`` (all bilinear, align_corners=False).
+    then resize to ``ori_shape`` (all bilinear, align_corners=False). The
+    last resize is skipped when ``img_shape == ori_shape``: PyTorch's
+    same-size bilinear resize computes ``(x * 1 + x * 0) * 1 + (..) * 0``,
+    i.e. returns ``x`` bit for bit, so skipping it only saves a full pass.
     """
     if mask_logits.size(0) == 0:
         return mask_logits.new_zeros((0, *img_meta['ori_shape'][:2]))
@@ -28,11 +31,10 @@ def rescale_masks(mask_logits: Tensor, img_meta: dict) -> Tensor:
         align_corners=False)
     img_h, img_w = img_meta['img_shape'][:2]
     probs = probs[..., :img_h, :img_w]
-    probs = F.interpolate(
-        probs,
-        size=tuple(img_meta['ori_shape'][:2]),
-        mode='bilinear',
-        align_corners=False)
+    ori_shape = tuple(img_meta['ori_shape'][:2])
+    if (img_h, img_w) != ori_shape:
+        probs = F.interpolate(
+            probs, size=ori_shape, mode='bilinear', align_corners=False)
     return probs[0]
 
 
@@ -101,6 +103,21 @@ def panoptic_merge(scores: Tensor,
     ids = (scores[:, None, None] * mask_probs).argmax(dim=0)
     area = torch.bincount(ids.flatten(), minlength=num_kernels)
     orig_area = (mask_probs >= mask_thr).flatten(1).sum(1)
+    lut = _segment_lut(scores, labels, area, orig_area, num_thing_kernels,
+                       void_label, overlap_thr, instance_score_thr,
+                       segment_id_start)
+    return lut[ids]
+
+
+def _segment_lut(scores: Tensor, labels: Tensor, area: Tensor,
+                 orig_area: Tensor, num_thing_kernels: int, void_label: int,
+                 overlap_thr: float, instance_score_thr: float,
+                 segment_id_start: int) -> Tensor:
+    """Panoptic id of every kernel (``void_label`` for rejected ones) from
+    its argmax area and its own thresholded area (see
+    :func:`panoptic_merge`)."""
+    num_kernels = scores.size(0)
+    device = scores.device
     is_thing = torch.arange(num_kernels, device=device) < num_thing_kernels
     keep = (~is_thing) | (scores >= instance_score_thr)
     keep &= (area > 0) & (orig_area > 0)
@@ -113,8 +130,200 @@ def panoptic_merge(scores: Tensor,
     seg_index = torch.empty_like(rank_among_kept)
     seg_index[order] = rank_among_kept
     pan_ids = labels.long() + (seg_index + segment_id_start) * INSTANCE_OFFSET
-    lut = torch.where(keep, pan_ids, pan_ids.new_tensor(void_label))
+    return torch.where(keep, pan_ids, pan_ids.new_tensor(void_label))
+
+
+# --------------------------------------------------------------------------
+# Fused, memory-bounded form of ``rescale_masks`` + ``panoptic_merge``.
+#
+# The straightforward form materialises (N, H, W) float probabilities at
+# the original size (153 x 800 x 1216 x 4 B = 595 MB) several times over
+# (resize, crop copy, second resize, score product, threshold, int64
+# conversion for the count). The functions below produce the *same* argmax
+# map and the same per-kernel areas while only ever holding a slab of it:
+#
+# * fast path (the usual case: masks at an integer power-of-two stride of
+#   the padded batch and ``img_shape == ori_shape``): horizontal bands of
+#   output rows, all kernels at once. A band is computed by resizing a
+#   slice of input rows (with a one-row margin where needed) to exactly
+#   ``factor`` times its height: the resize ratio stays the same power of
+#   two, every source coordinate ``(dst + 0.5) / factor - 0.5`` is an exact
+#   dyadic number, so each output pixel gets bit-identical neighbours and
+#   weights, hence a bit-identical value;
+# * general path: chunks of kernels through :func:`rescale_masks` (every
+#   channel of a bilinear resize is computed independently, so a chunk's
+#   values equal the corresponding rows of the full result).
+#
+# The per-pixel argmax is ``Tensor.max(dim=0)`` per slab (first maximal
+# index, as ``argmax``), combined across kernel chunks with a strict ``>``
+# so that ties keep the earliest kernel, exactly as one global argmax.
+# --------------------------------------------------------------------------
+#: elements (kernels x pixels) of one slab: 8M floats = 32 MB
+SLAB_ELEMENTS = 8 * 2**20
+
+
+def _is_pow2(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+def _band_factors(mask_shape, img_meta: dict):
+    """(fh, fw) when the banded exact path applies, else None."""
+    height, width = mask_shape
+    pad_h, pad_w = (int(v) for v in img_meta['batch_input_shape'])
+    img_h, img_w = (int(v) for v in img_meta['img_shape'][:2])
+    if (img_h, img_w) != tuple(int(v) for v in img_meta['ori_shape'][:2]):
+        return None
+    if pad_h % height or pad_w % width:
+        return None
+    fh, fw = pad_h // height, pad_w // width
+    if not (_is_pow2(fh) and _is_pow2(fw)):
+        return None
+    # PyTorch switches to another bilinear kernel for small outputs
+    # (H + W <= 128); keep every band (and the full map) on the same one.
+    if pad_w <= 128:
+        return None
+    return fh, fw
+
+
+def _upsampled_rows(sig: Tensor, row0: int, row1: int, factors,
+                    img_w: int) -> Tensor:
+    """Rows ``row0:row1`` (and columns ``:img_w``) of
+    ``F.interpolate(sig[None], scale x factors, bilinear)[0]``, bit for bit,
+    computed from the slice of input rows they depend on.
+
+    Output row ``r`` reads input rows ``floor(s)`` and ``floor(s) + 1``
+    (clamped) with ``s = max(0, (r + 0.5) / fh - 0.5)``. The slice
+    ``start:stop`` covers them for every row of the band; resized by exactly
+    ``fh`` it puts output row ``r`` at ``r - start * fh`` with source
+    coordinate ``s - start`` (exact: a dyadic number), so the neighbours,
+    weights and clamping are the same as in the full resize.
+    """
+    fh, fw = factors
+    height, width = sig.shape[-2:]
+    # floor(s) of the first and the last row of the band (integer form)
+    start = max(0, (2 * row0 + 1 - fh) // (2 * fh))
+    last = max(0, (2 * row1 - 1 - fh) // (2 * fh))
+    stop = min(height, last + 2)
+    up = F.interpolate(
+        sig[None, :, start:stop],
+        size=((stop - start) * fh, width * fw),
+        mode='bilinear',
+        align_corners=False)[0]
+    return up[:, row0 - start * fh:row1 - start * fh, :img_w]
+
+
+def mask_argmax_and_areas(scores: Tensor,
+                          mask_logits: Tensor,
+                          img_meta: dict,
+                          mask_thr: float = 0.5,
+                          slab_elements: int = SLAB_ELEMENTS
+                          ) -> Tuple[Tensor, Tensor]:
+    """``ids = (scores * probs).argmax(0)`` and
+    ``orig_area = (probs >= mask_thr).sum((1, 2))`` for
+    ``probs = rescale_masks(mask_logits, img_meta)``, without materialising
+    ``probs``; identical results (see the comment above).
+
+    Returns:
+        tuple: ids (H, W) long at ``ori_shape``, orig_area (N,) long.
+    """
+    num_kernels = mask_logits.size(0)
+    ori_h, ori_w = (int(v) for v in img_meta['ori_shape'][:2])
+    device = mask_logits.device
+    slab_elements = max(1, int(slab_elements))
+    factors = _band_factors(mask_logits.shape[-2:], img_meta)
+    scale = scores[:, None, None]
+    if factors is not None:
+        sig = mask_logits.sigmoid()
+        ids = torch.empty((ori_h, ori_w), dtype=torch.long, device=device)
+        orig_area = torch.zeros(
+            num_kernels, dtype=torch.long, device=device)
+        fh = factors[0]
+        rows = max(2 * fh, slab_elements // max(1, num_kernels * ori_w))
+        rows = -(-rows // fh) * fh
+        row0 = 0
+        while row0 < ori_h:
+            # bands after the first start at fh * k + fh // 2, where the
+            # bilinear footprint needs no input row above floor(row / fh)
+            row1 = min(ori_h, row0 + rows + (fh // 2 if row0 == 0 else 0))
+            probs = _upsampled_rows(sig, row0, row1, factors, ori_w)
+            ids[row0:row1] = (scale * probs).max(dim=0).indices
+            orig_area += (probs >= mask_thr).flatten(1).sum(
+                1, dtype=torch.int32)
+            row0 = row1
+        return ids, orig_area
+    # general path: kernel chunks
+    chunk = max(1, slab_elements // max(1, ori_h * ori_w))
+    best = ids = None
+    areas = []
+    for start in range(0, num_kernels, chunk):
+        stop = min(num_kernels, start + chunk)
+        probs = rescale_masks(mask_logits[start:stop], img_meta)
+        values, idx = (scale[start:stop] * probs).max(dim=0)
+        if best is None:
+            best, ids = values, idx
+        else:
+            better = values > best
+            best = torch.where(better, values, best)
+            ids = torch.where(better, idx + start, ids)
+        areas.append((probs >= mask_thr).flatten(1).sum(1))
+    return ids, torch.cat(areas).long()
+
+
+def panoptic_merge_logits(scores: Tensor,
+                          labels: Tensor,
+                          mask_logits: Tensor,
+                          img_meta: dict,
+                          num_thing_kernels: int,
+                          void_label: int,
+                          overlap_thr: float = 0.6,
+                          instance_score_thr: float = 0.3,
+                          mask_thr: float = 0.5,
+                          segment_id_start: int = 1,
+                          slab_elements: int = SLAB_ELEMENTS) -> Tensor:
+    """``panoptic_merge(scores, labels, rescale_masks(mask_logits,
+    img_meta), ...)`` with identical output, computed slab by slab (see
+    :func:`mask_argmax_and_areas`): peak memory ~``slab_elements`` floats
+    instead of several (N, H, W) tensors, and fewer passes over them."""
+    ori_h, ori_w = (int(v) for v in img_meta['ori_shape'][:2])
+    num_kernels = scores.size(0)
+    if num_kernels == 0:
+        return torch.full((ori_h, ori_w),
+                          void_label,
+                          dtype=torch.long,
+                          device=mask_logits.device)
+    ids, orig_area = mask_argmax_and_areas(scores, mask_logits, img_meta,
+                                           mask_thr, slab_elements)
+    area = torch.bincount(ids.flatten(), minlength=num_kernels)
+    lut = _segment_lut(scores, labels, area, orig_area, num_thing_kernels,
+                       void_label, overlap_thr, instance_score_thr,
+                       segment_id_start)
     return lut[ids]
+
+
+def binary_masks(mask_logits: Tensor,
+                 kernel_idx: Tensor,
+                 img_meta: dict,
+                 mask_thr: float = 0.5,
+                 slab_elements: int = SLAB_ELEMENTS) -> Tensor:
+    """``rescale_masks(mask_logits[kernel_idx], img_meta) > mask_thr``.
+
+    Identical result; every distinct kernel is rescaled once (top-k lists a
+    kernel once per class it is kept for) and in chunks, so no (k, H, W)
+    float tensor is materialised.
+    """
+    ori_h, ori_w = (int(v) for v in img_meta['ori_shape'][:2])
+    if kernel_idx.numel() == 0:
+        return mask_logits.new_zeros((0, ori_h, ori_w), dtype=torch.bool)
+    uniq, inverse = torch.unique(kernel_idx, return_inverse=True)
+    out = torch.empty((uniq.numel(), ori_h, ori_w),
+                      dtype=torch.bool,
+                      device=mask_logits.device)
+    chunk = max(1, int(slab_elements) // max(1, ori_h * ori_w))
+    for start in range(0, uniq.numel(), chunk):
+        stop = min(uniq.numel(), start + chunk)
+        out[start:stop] = rescale_masks(mask_logits[uniq[start:stop]],
+                                        img_meta) > mask_thr
+    return out[inverse]
 
 
 def instance_topk(cls_probs: Tensor, mask_logits: Tensor, img_meta: dict,
@@ -131,7 +340,7 @@ def instance_topk(cls_probs: Tensor, mask_logits: Tensor, img_meta: dict,
     scores, flat_idx = cls_probs.flatten().topk(k, sorted=True)
     kernel_idx = torch.div(flat_idx, num_classes, rounding_mode='floor')
     labels = flat_idx % num_classes
-    masks = rescale_masks(mask_logits[kernel_idx], img_meta) > mask_thr
+    masks = binary_masks(mask_logits, kernel_idx, img_meta, mask_thr)
     results = InstanceData()
     results.scores = scores
     results.labels = labels

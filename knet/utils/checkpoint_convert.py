@@ -118,8 +118,12 @@ def infer_seg_config(state: Dict[str, torch.Tensor]) -> str:
     return path
 
 
-def build_model_from_config(config: str):
-    """Build the model of a config without loading pretrained weights."""
+def build_model_from_config(config: str, seg_width: Optional[int] = None):
+    """Build the model of a config without loading pretrained weights.
+
+    ``seg_width`` sets the kernel width of a semantic K-Net (mmseg released
+    its UPerNet / Swin K-Nets with 512 channels, the original used 256).
+    """
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -134,6 +138,12 @@ def build_model_from_config(config: str):
     else:
         from mmdet.registry import MODELS
     cfg.model.setdefault('backbone', {})['init_cfg'] = None
+    if seg_width is not None:
+        head = cfg.model.decode_head
+        head.kernel_generate_head.channels = seg_width
+        stages = head.kernel_update_head
+        for stage in (stages if isinstance(stages, list) else [stages]):
+            stage.in_channels = stage.out_channels = seg_width
     return MODELS.build(cfg.model), cfg
 
 
@@ -201,10 +211,12 @@ def convert_checkpoint(src: str,
                     'nor `decode_head.kernel_update_head.*` (seg) keys. '
                     f'First keys: {list(state)[:5]}')
             config = infer_seg_config(state)
+    seg_width = None
     if any(k.startswith('decode_head.') for k in state):
-        from .convert_seg import convert_seg_state_dict
+        from .convert_seg import convert_seg_state_dict, seg_state_dict_info
         state = convert_seg_state_dict(state)
-    model, _ = build_model_from_config(config)
+        seg_width = seg_state_dict_info(state)['kernel_channels']
+    model, _ = build_model_from_config(config, seg_width=seg_width)
     problems = compare_state_dicts(state, model.state_dict())
     if problems:
         raise CheckpointMismatchError(

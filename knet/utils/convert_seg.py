@@ -112,7 +112,7 @@ def _check_stages(state: Dict[str, Tensor]) -> List[str]:
                         f'{sorted(stages)}')
     first = stages[min(stages)]
     for idx, stage in sorted(stages.items()):
-        name = f'{UPDATE_PREFIX}{idx}.'
+        name = f'{UPDATE_PREFIX}{idx}'
         missing = [k for k in REQUIRED_STAGE_KEYS if k not in stage]
         if missing:
             problems.append(f'{name}: missing {missing}')
@@ -187,6 +187,15 @@ def _check(state: Dict[str, Tensor],
                         if len(items) > _MAX_LISTED else '')
                 problems.append(f'{title} ({len(items)}): ' +
                                 ', '.join(items[:_MAX_LISTED]) + more)
+        key = GENERATE_PREFIX + 'conv_seg.weight'
+        if (key in state and key in reference
+                and state[key].shape[1:] != reference[key].shape[1:]):
+            problems.append(
+                f'hint: the checkpoint has {state[key].shape[1]}-d kernels, '
+                f'the model {reference[key].shape[1]}-d; mmseg\'s released '
+                'UPerNet / Swin K-Nets use channels=512, the original K-Net '
+                'UPerNet configs 256 (set the generate head `channels` and '
+                'the stages\' in/out_channels to match)')
     return problems
 
 

@@ -108,3 +108,33 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert 'not a K-Net checkpoint' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('mmseg_cfg,ours', [
+    ('knet-s3_r50-d8_fcn_8xb2-adamw-80k_ade20k-512x512.py',
+     'knet_s3_fcn_r50-d8_80k_adamw_ade20k.py'),
+    ('knet-s3_r50-d8_upernet_8xb2-adamw-80k_ade20k-512x512.py',
+     'knet_s3_upernet_r50-d8_80k_adamw_ade20k.py'),
+])
+def test_mmseg_released_knet_is_detected_and_converted(
+        tmp_path, mmseg_cfg, ours):
+    """mmseg's K-Net weights (512-channel UPerNet included) convert without
+    --config and load strictly into our model."""
+    import mmseg
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    path = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'knet',
+                    mmseg_cfg)
+    cfg = Config.fromfile(path)
+    cfg.model.pretrained = None
+    init_default_scope('mmseg')
+    ref = MODELS.build(cfg.model)
+    src, dst = str(tmp_path / 'mmseg.pth'), str(tmp_path / 'ours.pth')
+    torch.save({'meta': {'CLASSES': ('a', 'b')}, 'state_dict':
+                ref.state_dict()}, src)
+    config = convert_checkpoint(src, dst)
+    assert osp.basename(config) == ours
+    state = torch.load(dst, weights_only=False)['state_dict']
+    assert set(state) == set(ref.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in ref.state_dict().items())

@@ -1,4 +1,4 @@
-# Plain DeepLabV3 baseline with the K-Net AdamW 80k schedule (8 GPUs x 2 images).
+# Plain DeepLabV3 baseline, K-Net AdamW 80k schedule (8 GPUs x 2 images).
 _base_ = [
     '../_base_/models/deeplabv3_r50-d8.py', '../_base_/datasets/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_adamw_80k.py'

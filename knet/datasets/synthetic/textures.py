@@ -1,9 +1,9 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
-"""Vectorised procedural textures: value noise, one distinctive texture per stuff class.
+"""Vectorised procedural textures: value noise and one texture per stuff class.
 
-Each stuff class has its own colour *and* texture statistics (gradient + clouds,
-bricks, speckle, vertical streaks, waves) so a small CNN separates them quickly.
-All functions return float32 RGB arrays in [0, 255] (not yet clipped).
+Each stuff class has its own colour *and* texture statistics (gradient and
+clouds, bricks, speckle, vertical streaks, waves), so that a small CNN tells
+them apart quickly. Functions return float32 RGB in about [0, 255] (unclipped).
 """
 from __future__ import annotations
 
@@ -12,21 +12,21 @@ import numpy as np
 from .classes import class_colour
 
 
-def upsample_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinearly resize a small (h, w[, c]) grid to (height, width[, c]) with numpy only."""
-    gh, gw = grid.shape[:2]
-    ys = (np.arange(height, dtype=np.float32) + 0.5) * (gh - 1) / height
-    xs = (np.arange(width, dtype=np.float32) + 0.5) * (gw - 1) / width
-    y0 = np.minimum(ys.astype(np.int64), gh - 2) if gh > 1 else np.zeros(height, np.int64)
-    x0 = np.minimum(xs.astype(np.int64), gw - 2) if gw > 1 else np.zeros(width, np.int64)
-    y1 = np.minimum(y0 + 1, gh - 1)
-    x1 = np.minimum(x0 + 1, gw - 1)
-    wy = (ys - y0).astype(np.float32)
-    wx = (xs - x0).astype(np.float32)
+def _axis(n: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower / upper grid index and smoothstep weight for each of n pixels."""
+    pos = (np.arange(n, dtype=np.float32) + 0.5) * (cells - 1) / n
+    lo = np.minimum(pos.astype(np.int64), max(cells - 2, 0))
+    hi = np.minimum(lo + 1, cells - 1)
+    t = (pos - lo).astype(np.float32)
     # smoothstep weights hide the grid structure of plain bilinear noise
-    wy = wy * wy * (3 - 2 * wy)
-    wx = wx * wx * (3 - 2 * wx)
-    extra = (1,) * (grid.ndim - 2)
+    return lo, hi, t * t * (3 - 2 * t)
+
+
+def upsample_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an (h, w[, c]) grid to (height, width[, c]), numpy only."""
+    y0, y1, wy = _axis(height, grid.shape[0])
+    x0, x1, wx = _axis(width, grid.shape[1])
+    extra = (1, ) * (grid.ndim - 2)
     wy = wy.reshape((-1, 1) + extra)
     wx = wx.reshape((1, -1) + extra)
     top = grid[y0][:, x0] * (1 - wx) + grid[y0][:, x1] * wx
@@ -34,9 +34,12 @@ def upsample_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
     return (top * (1 - wy) + bottom * wy).astype(np.float32)
 
 
-def value_noise(rng: np.random.Generator, height: int, width: int,
-                cell_y: float, cell_x: float | None = None) -> np.ndarray:
-    """Smooth noise of unit-ish amplitude whose features are about ``cell`` pixels large."""
+def value_noise(rng: np.random.Generator,
+                height: int,
+                width: int,
+                cell_y: float,
+                cell_x: float | None = None) -> np.ndarray:
+    """Smooth unit-scale noise with features about ``cell`` pixels large."""
     cell_x = cell_y if cell_x is None else cell_x
     gh = max(2, int(np.ceil(height / max(cell_y, 1e-3))) + 1)
     gw = max(2, int(np.ceil(width / max(cell_x, 1e-3))) + 1)
@@ -45,20 +48,24 @@ def value_noise(rng: np.random.Generator, height: int, width: int,
 
 
 def _base(name: str, rng: np.random.Generator, jitter: float) -> np.ndarray:
-    """Per-image base colour of a class: its palette colour plus a small jitter."""
-    return np.asarray(class_colour(name), np.float32) + rng.normal(0, jitter, 3).astype(np.float32)
+    """Per-image colour of a class: its palette colour plus a small jitter."""
+    colour = np.asarray(class_colour(name), np.float32)
+    return colour + rng.normal(0, jitter, 3).astype(np.float32)
 
 
 def _sky(rng, h, w, amp, scale):
+    """Light blue, darker towards the top, with soft white clouds."""
     base = _base('sky', rng, 6)
     t = (np.arange(h, dtype=np.float32) / max(h - 1, 1))[:, None, None]
-    img = base + (t - 0.5) * np.float32(-40) * np.array([1.0, 0.6, 0.2], np.float32)
-    clouds = np.clip(value_noise(rng, h, w, 24 * scale, 40 * scale) * 0.6, 0, 1)[..., None]
-    img = img * (1 - clouds * 0.6 * amp) + np.float32(245) * clouds * 0.6 * amp
-    return img
+    tint = np.array([1.0, 0.6, 0.2], np.float32)
+    img = base - (t - 0.5) * np.float32(40) * tint
+    noise = value_noise(rng, h, w, 24 * scale, 40 * scale)
+    clouds = np.clip(noise * 0.6, 0, 1)[..., None] * 0.6 * amp
+    return img * (1 - clouds) + np.float32(245) * clouds
 
 
 def _wall(rng, h, w, amp, scale):
+    """Grey bricks with per-brick tint and dark mortar lines."""
     base = _base('wall', rng, 6)
     bh = float(rng.uniform(7, 10)) * scale
     bw = 2.2 * bh
@@ -76,6 +83,7 @@ def _wall(rng, h, w, amp, scale):
 
 
 def _ground(rng, h, w, amp, scale):
+    """Brown soil: blotches plus strong per-pixel speckle."""
     base = _base('ground', rng, 8)
     blotch = value_noise(rng, h, w, 10 * scale)[..., None] * 14 * amp
     speckle = rng.normal(0, 16 * amp, (h, w, 1)).astype(np.float32)
@@ -83,6 +91,7 @@ def _ground(rng, h, w, amp, scale):
 
 
 def _grass(rng, h, w, amp, scale):
+    """Green with thin vertical streaks (noise stretched along y)."""
     base = _base('grass', rng, 8)
     streaks = value_noise(rng, h, w, 14 * scale, 1.5 * scale)[..., None]
     img = base + streaks * 28 * amp * np.array([0.6, 1.0, 0.4], np.float32)
@@ -90,28 +99,43 @@ def _grass(rng, h, w, amp, scale):
 
 
 def _water(rng, h, w, amp, scale):
+    """Dark blue with wavy horizontal stripes and sparkles."""
     base = _base('water', rng, 6)
     lam = float(rng.uniform(6, 9)) * scale
     yy = np.arange(h, dtype=np.float32)[:, None]
     xx = np.arange(w, dtype=np.float32)[None, :]
-    phase = 2 * np.pi * yy / lam + 1.2 * np.sin(2 * np.pi * xx / (4 * lam) + float(rng.uniform(0, 6.3)))
-    wave = np.sin(phase)[..., None]
+    bend = np.sin(2 * np.pi * xx / (4 * lam) + float(rng.uniform(0, 6.3)))
+    wave = np.sin(2 * np.pi * yy / lam + 1.2 * bend)[..., None]
     img = base + wave * 22 * amp * np.array([0.5, 0.8, 1.0], np.float32)
-    sparkle = (wave > 0.97).astype(np.float32) * 40 * amp
-    return img + sparkle
+    return img + (wave > 0.97).astype(np.float32) * 40 * amp
 
 
-_STUFF_TEXTURES = {'sky': _sky, 'wall': _wall, 'ground': _ground, 'grass': _grass, 'water': _water}
+_STUFF_TEXTURES = {
+    'sky': _sky,
+    'wall': _wall,
+    'ground': _ground,
+    'grass': _grass,
+    'water': _water
+}
 
 
-def stuff_texture(name: str, rng: np.random.Generator, height: int, width: int,
-                  amp: float = 1.0, scale: float = 1.0) -> np.ndarray:
-    """(height, width, 3) float32 texture of a stuff class; ``amp`` scales its contrast."""
-    return _STUFF_TEXTURES[name](rng, height, width, np.float32(amp), scale).astype(np.float32)
+def stuff_texture(name: str,
+                  rng: np.random.Generator,
+                  height: int,
+                  width: int,
+                  amp: float = 1.0,
+                  scale: float = 1.0) -> np.ndarray:
+    """(H, W, 3) float32 texture of a stuff class; ``amp`` scales contrast."""
+    tex = _STUFF_TEXTURES[name](rng, height, width, np.float32(amp), scale)
+    return tex.astype(np.float32)
 
 
-def clutter_texture(rng: np.random.Generator, height: int, width: int, scale: float = 1.0) -> np.ndarray:
-    """Texture of unlabelled (VOID) clutter: random colour, strong blotchy noise."""
+def clutter_texture(rng: np.random.Generator,
+                    height: int,
+                    width: int,
+                    scale: float = 1.0) -> np.ndarray:
+    """Texture of unlabelled (VOID) clutter: random colour, blotchy noise."""
     base = rng.uniform(40, 215, 3).astype(np.float32)
     blotch = value_noise(rng, height, width, 4 * scale)[..., None] * 35
-    return base + blotch + rng.normal(0, 10, (height, width, 3)).astype(np.float32)
+    noise = rng.normal(0, 10, (height, width, 3)).astype(np.float32)
+    return base + blotch + noise

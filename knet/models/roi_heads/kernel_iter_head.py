@@ -14,8 +14,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..losses.kernel_losses import image_kernel_targets, kernel_mask_losses
-from ..postprocessing import (instance_topk, panoptic_merge, panoptic_scores,
-                              rescale_masks)
+from ..postprocessing import (instance_topk, panoptic_merge_logits,
+                              panoptic_scores)
 
 
 @MODELS.register_module()
@@ -239,11 +239,13 @@ class KernelIterHead(BaseModule):
         merge_cfg = cfg.get('merge_stuff_thing', {})
         scores, labels = panoptic_scores(cls_probs, self.num_proposals,
                                          self.num_thing_classes)
-        probs = rescale_masks(mask_logits, img_meta)
-        return panoptic_merge(
+        # == panoptic_merge(scores, labels, rescale_masks(mask_logits,
+        # img_meta), ...), bit for bit, without the (N, H, W) probabilities
+        return panoptic_merge_logits(
             scores,
             labels,
-            probs,
+            mask_logits,
+            img_meta,
             self.num_proposals,
             void_label=self.num_classes,
             overlap_thr=merge_cfg.get('overlap_thr', 0.6),

@@ -23,19 +23,19 @@ def _register_alias(cls: type) -> type:
 
 @_register_alias
 class FCNKernelHead(FCNHead):
-    """``FCNHead`` under the original K-Net name (kernels: 512-d)."""
+    """``FCNHead`` under its original K-Net name."""
 
 
 @_register_alias
 class PSPKernelHead(PSPHead):
-    """``PSPHead`` under the original K-Net name (kernels: 512-d)."""
+    """``PSPHead`` under its original K-Net name."""
 
 
 @_register_alias
 class ASPPKernelHead(ASPPHead):
-    """``ASPPHead`` under the original K-Net name (kernels: 512-d)."""
+    """``ASPPHead`` under its original K-Net name."""
 
 
 @_register_alias
 class UPerKernelHead(UPerHead):
-    """``UPerHead`` under the original K-Net name (kernels: 256-d)."""
+    """``UPerHead`` under its original K-Net name."""

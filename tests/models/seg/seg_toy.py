@@ -3,13 +3,15 @@
 
 Reusable outside this folder: ``make_toy_ade20k`` writes the dataset,
 ``toy_knet_model_cfg`` is a small ResNetV1c-18 + FCN-kernel K-Net and
-``toy_runner_cfg`` an mmengine Runner config training it on CPU.
+``toy_runner_cfg`` an mmengine Runner config training it on CPU
+(``Runner.from_cfg(toy_runner_cfg(...)).train()``).
 """
 import os
 import os.path as osp
 from typing import Optional
 
 import numpy as np
+from mmengine.config import Config
 from PIL import Image
 
 #: colours of classes 1..K in the generated images (class 0 = ignore = grey)
@@ -157,15 +159,15 @@ def toy_runner_cfg(data_root: str,
                    max_iters: int = 20,
                    lr: float = 1e-3,
                    batch_size: int = 2,
-                   model: Optional[dict] = None) -> dict:
-    """Keyword arguments of ``mmengine.runner.Runner`` training a toy K-Net
+                   model: Optional[dict] = None) -> Config:
+    """Config for ``mmengine.runner.Runner.from_cfg`` training a toy K-Net
     on CPU (no validation, no checkpoints, AdamW with grad clip 1)."""
     pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations', reduce_zero_label=True),
         dict(type='PackSegInputs')
     ]
-    return dict(
+    return Config(dict(
         model=model or toy_knet_model_cfg(),
         work_dir=work_dir,
         train_dataloader=dict(
@@ -201,4 +203,4 @@ def toy_runner_cfg(data_root: str,
             mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
             dist_cfg=dict(backend='gloo')),
         randomness=dict(seed=0),
-        default_scope='mmseg')
+        default_scope='mmseg'))

@@ -218,7 +218,7 @@ def test_predict_resizes_last_stage():
 def test_decode_head_interface_is_delegated():
     head = _head()
     gen = head.kernel_generate_head
-    assert isinstance(head, BaseDecodeHead)
+    assert isinstance(head, (KNetIterativeDecodeHead, BaseDecodeHead))
     for name in ('num_classes', 'out_channels', 'align_corners',
                  'ignore_index', 'threshold', 'input_transform', 'in_index',
                  'in_channels', 'channels', 'loss_decode', 'sampler'):
@@ -287,9 +287,16 @@ def test_kernel_generate_head_aliases():
         assert issubclass(cls, parent)
     for name in ('PSPKernelHead', 'ASPPKernelHead'):
         assert MODELS.get(name) is not None
-    gen = _fcn(type='FCNKernelHead')
-    head = _head(generate=gen)
+    # an original-style config: alias generate head, stage arguments of the
+    # original (mask_upsample_stride, input_feat_shape), no pooling option
+    stage = _stage(mask_upsample_stride=2)
+    stage['kernel_updator_cfg']['input_feat_shape'] = 3
+    head = _head(generate=_fcn(type='FCNKernelHead'), stage=stage)
     assert type(head.kernel_generate_head).__name__ == 'FCNKernelHead'
+    assert head.kernel_update_head[0].mask_pooling == 'softmax'
+    head.eval()
+    with torch.no_grad():
+        assert head(_inputs()).shape == (2, NUM_CLASSES, 8, 8)
 
 
 def _mmseg_stage(channels, updator):

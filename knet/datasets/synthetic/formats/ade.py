@@ -3,10 +3,11 @@
 
 Layout under ``root`` (= ``<out>/ade``)::
 
-    images/{training,validation}/000000.png       RGB images
-    annotations/{training,validation}/000000.png  uint8, 0 = other (ignored with
-                                                  reduce_zero_label=True), k = class k-1
-                                                  of SYNTHETIC_SEMANTIC_CLASSES
+    images/{training,validation}/000000.png        RGB images
+    annotations/{training,validation}/000000.png   uint8 label maps
+
+Label value ``k`` is class ``k - 1`` of ``SYNTHETIC_SEMANTIC_CLASSES`` (stuff,
+then things); 0 = "other" (VOID), ignored with ``reduce_zero_label=True``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from .common import progress, sample_rng
 SPLITS = (('train', 'training'), ('val', 'validation'))
 
 
-def write_ade(root: Path, seed: int, cfg: SceneConfig, num_train: int, num_val: int,
+def write_ade(root: Path,
+              seed: int,
+              cfg: SceneConfig,
+              num_train: int,
+              num_val: int,
               show_progress: bool = True) -> None:
     """Render image scenes and write ADE20K-style image / label-map folders."""
     root = Path(root)

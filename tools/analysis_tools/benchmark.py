@@ -1,0 +1,954 @@
+# Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
+"""Speed / memory / complexity benchmark of mmdet and mmseg models.
+
+Measures, on one synthetic image of a given size (random weights, nothing is
+downloaded):
+
+* ``infer``   end-to-end inference through ``mmdet.apis.DetInferencer``
+  (``MMSegInferencer`` for mmseg configs): test pipeline + data
+  pre-processor + model + post-processing + result conversion;
+* ``tensor``  the model alone, ``mode='tensor'`` (raw head outputs);
+* ``predict`` the model with its own post-processing, ``mode='predict'``
+  (no data pipeline, no result conversion);
+* ``train``   one training step (``model.train_step``: data pre-processor,
+  forward, losses, backward, optimizer step) on synthetic ground truth
+  (panoptic models get thing masks + a semantic map whose labels respect the
+  model's thing / stuff split);
+* peak memory (RSS growth on CPU, read from ``/proc/self/status``;
+  ``torch.cuda.max_memory_allocated`` growth on GPU), parameters and FLOPs
+  (mmengine's ``FlopAnalyzer`` on the tensor-mode forward).
+
+Times are the median of ``--runs`` runs after ``--warmup`` warm-up runs.
+With ``--compare`` the second model is built in the same process, fed the
+same inputs, and the runs of the two models are interleaved (A, B, A, B ...)
+so that background load affects both alike; ratios are ``other / ours``
+(> 1: ours is faster / smaller).
+
+Examples::
+
+    python tools/analysis_tools/benchmark.py \
+        configs/det/knet/knet_s3_r50_fpn_1x_coco-panoptic.py \
+        --compare mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py \
+        --input-size 800 1216 --threads 2 --runs 3 --warmup 1 \
+        --json work_dirs/benchmark.json
+
+Progress goes to stderr, the table to stdout.
+"""
+import argparse
+import contextlib
+import copy
+import ctypes
+import gc
+import glob
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+PHASES = ('infer', 'tensor', 'predict', 'train')
+PHASE_TITLES = {
+    'infer': 'end-to-end inference (Inferencer)',
+    'tensor': "model forward (mode='tensor')",
+    'predict': "model + post-processing (mode='predict')",
+    'train': 'train step (fwd + bwd + optim)',
+}
+
+
+def log(msg: str) -> None:
+    print(f'[benchmark {time.strftime("%H:%M:%S")}] {msg}',
+          file=sys.stderr,
+          flush=True)
+
+
+# --------------------------------------------------------------------------
+# configs
+# --------------------------------------------------------------------------
+def _package_config_dirs() -> Dict[str, str]:
+    dirs = {}
+    for pkg in ('mmdet', 'mmseg'):
+        try:
+            mod = __import__(pkg)
+        except ImportError:  # pragma: no cover
+            continue
+        path = osp.join(osp.dirname(mod.__file__), '.mim', 'configs')
+        if osp.isdir(path):
+            dirs[pkg] = path
+    return dirs
+
+
+def resolve_config(name: str) -> str:
+    """A config path: an existing file, ``mmdet::rel/path.py`` /
+    ``mmseg::rel/path.py`` (a config packaged with mmdet / mmseg), or a bare
+    file name searched for in the packaged configs."""
+    if osp.isfile(name):
+        return osp.abspath(name)
+    dirs = _package_config_dirs()
+    if '::' in name:
+        pkg, rel = name.split('::', 1)
+        if pkg not in dirs:
+            raise FileNotFoundError(f'no packaged configs for {pkg!r}')
+        path = osp.join(dirs[pkg], rel)
+        if not path.endswith('.py'):
+            path += '.py'
+        if osp.isfile(path):
+            return path
+        raise FileNotFoundError(f'{name}: {path} does not exist')
+    base = osp.basename(name)
+    if not base.endswith('.py'):
+        base += '.py'
+    for root in dirs.values():
+        hits = sorted(glob.glob(osp.join(root, '**', base), recursive=True))
+        if hits:
+            return hits[0]
+    raise FileNotFoundError(f'config {name!r} not found (neither a file nor '
+                            'a config packaged with mmdet / mmseg)')
+
+
+def strip_pretrained(node: Any) -> int:
+    """Remove every pre-trained-weight reference (``init_cfg`` of type
+    ``Pretrained``, ``pretrained=...`` paths) in place; returns the count."""
+    count = 0
+    if isinstance(node, dict):
+        for key in list(node.keys()):
+            value = node[key]
+            if key == 'init_cfg' and _is_pretrained_init(value):
+                node[key] = None
+                count += 1
+            elif key == 'pretrained' and isinstance(value, str):
+                node[key] = None
+                count += 1
+            else:
+                count += strip_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            count += strip_pretrained(item)
+    return count
+
+
+def _is_pretrained_init(init_cfg: Any) -> bool:
+    items = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(
+        isinstance(c, dict) and (c.get('type') == 'Pretrained'
+                                 or 'checkpoint' in c) for c in items)
+
+
+def _find_key(node: Any, keys: Tuple[str, ...]) -> Optional[Any]:
+    if isinstance(node, dict):
+        for key in keys:
+            if key in node and isinstance(node[key], int):
+                return node[key]
+        for value in node.values():
+            found = _find_key(value, keys)
+            if found is not None:
+                return found
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            found = _find_key(item, keys)
+            if found is not None:
+                return found
+    return None
+
+
+def _fix_test_scale(cfg, height: int, width: int) -> int:
+    count = 0
+    try:
+        pipeline = cfg.test_dataloader.dataset.pipeline
+    except AttributeError:
+        return 0
+    for t in pipeline:
+        if 'Resize' in str(t.get('type', '')):
+            t['scale'] = (width, height)
+            t['keep_ratio'] = True
+            t.pop('scale_factor', None)
+            count += 1
+    return count
+
+
+def load_config(name: str,
+                cfg_options: Optional[dict] = None,
+                keep_batch_augments: bool = False,
+                fix_test_scale: Optional[Tuple[int, int]] = None):
+    """Load a config (custom imports honoured), apply options, make sure no
+    weights are downloaded. Returns (cfg, path, scope)."""
+    from mmengine.config import Config
+    path = resolve_config(name)
+    cfg = Config.fromfile(path)  # imports ``custom_imports``
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    stripped = strip_pretrained(cfg.model)
+    if stripped:
+        log(f'{osp.basename(path)}: removed {stripped} pre-trained weight '
+            'reference(s) (random init)')
+    cfg.load_from = None
+    if fix_test_scale is not None:
+        _fix_test_scale(cfg, *fix_test_scale)
+    scope = cfg.get('default_scope')
+    if scope is None:
+        scope = 'mmseg' if '/mmseg/' in path else 'mmdet'
+        cfg.default_scope = scope
+    if not keep_batch_augments:
+        dp = cfg.model.get('data_preprocessor')
+        if dp is not None and dp.get('batch_augments'):
+            # e.g. Mask2Former's BatchFixedSizePad(1024, 1024) would make its
+            # training input larger than the benchmark image
+            dp['batch_augments'] = None
+            log(f'{osp.basename(path)}: batch_augments disabled so both '
+                'models train on the same input size')
+    return cfg, path, scope
+
+
+@contextlib.contextmanager
+def scope_of(scope: str):
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(scope):
+        yield
+
+
+# --------------------------------------------------------------------------
+# memory and timing helpers
+# --------------------------------------------------------------------------
+def _proc_status_kb(field: str) -> Optional[int]:
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+_LIBC = None
+
+
+def _malloc_trim() -> None:
+    global _LIBC
+    try:
+        if _LIBC is None:
+            _LIBC = ctypes.CDLL('libc.so.6')
+        _LIBC.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class MemoryMeter:
+    """Peak memory growth of one call: RSS high-water mark on CPU,
+    ``torch.cuda.max_memory_allocated`` on GPU (MiB)."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith('cuda')
+        self.can_reset = self.cuda or _reset_peak_rss()
+        self.base = 0
+        self.peak_abs = None
+
+    def start(self) -> None:
+        gc.collect()
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            _malloc_trim()
+            _reset_peak_rss()
+            self.base = (_proc_status_kb('VmRSS') or 0) * 1024
+
+    def stop(self) -> Optional[float]:
+        """Growth (MiB) over the start value, None if not measurable."""
+        if self.cuda:
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+        else:
+            if not self.can_reset:
+                return None
+            peak = (_proc_status_kb('VmHWM') or 0) * 1024
+        self.peak_abs = peak / 2**20
+        return max(0, peak - self.base) / 2**20
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _summary(values: List[float]) -> Dict[str, Any]:
+    return dict(
+        median=statistics.median(values),
+        mean=statistics.fmean(values),
+        min=min(values),
+        max=max(values),
+        runs=values)
+
+
+# --------------------------------------------------------------------------
+# synthetic data
+# --------------------------------------------------------------------------
+def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random BGR uint8 image (blobs + noise), HxWx3."""
+    rng = np.random.RandomState(seed)
+    low = rng.randint(0, 256, (max(2, height // 64), max(2, width // 64), 3))
+    import cv2
+    img = cv2.resize(
+        low.astype(np.uint8), (width, height),
+        interpolation=cv2.INTER_LINEAR).astype(np.int16)
+    img += rng.randint(-20, 21, img.shape).astype(np.int16)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def synthetic_panoptic_gt(height: int,
+                          width: int,
+                          num_things: int,
+                          num_thing_classes: int,
+                          num_stuff_classes: int,
+                          seed: int = 0):
+    """Non-overlapping thing masks + a semantic map of stuff regions.
+
+    Returns (thing_masks (n,H,W) uint8, thing_labels (n,), sem_seg (H,W)
+    int64). Thing labels are in [0, num_thing_classes); stuff labels in
+    [num_thing_classes, num_thing_classes + num_stuff_classes); the semantic
+    map holds the thing label on thing pixels.
+    """
+    rng = np.random.RandomState(seed)
+    import cv2
+    if num_stuff_classes > 0:
+        stuff = rng.choice(
+            np.arange(num_thing_classes, num_thing_classes +
+                      num_stuff_classes),
+            size=min(5, num_stuff_classes),
+            replace=False)
+        grid = rng.choice(stuff, size=(3, 4))
+        sem = cv2.resize(
+            grid.astype(np.int32), (width, height),
+            interpolation=cv2.INTER_NEAREST).astype(np.int64)
+    else:
+        sem = np.full((height, width), 255, dtype=np.int64)
+    inst = np.full((height, width), -1, dtype=np.int64)
+    labels = rng.randint(0, num_thing_classes, size=num_things)
+    yy, xx = np.mgrid[:height, :width]
+    for i in range(num_things):
+        cy, cx = rng.uniform(0.1, 0.9) * height, rng.uniform(0.1, 0.9) * width
+        ry = rng.uniform(0.05, 0.25) * height
+        rx = rng.uniform(0.05, 0.25) * width
+        inst[((yy - cy) / ry)**2 + ((xx - cx) / rx)**2 <= 1] = i
+    masks, keep = [], []
+    for i in range(num_things):
+        m = inst == i
+        if m.any():
+            masks.append(m.astype(np.uint8))
+            keep.append(i)
+            sem[m] = labels[i]
+    masks = np.stack(masks) if masks else np.zeros((0, height, width),
+                                                   np.uint8)
+    return masks, labels[keep], sem
+
+
+def make_det_train_data(img: np.ndarray, batch_size: int, panoptic: bool,
+                        num_thing_classes: int, num_stuff_classes: int,
+                        device: str) -> dict:
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks, mask2bbox
+    from mmengine.structures import InstanceData, PixelData
+    height, width = img.shape[:2]
+    inputs, samples = [], []
+    for b in range(batch_size):
+        masks, labels, sem = synthetic_panoptic_gt(
+            height, width, 10, num_thing_classes,
+            num_stuff_classes if panoptic else 0, seed=b)
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=(height, width),
+                ori_shape=(height, width),
+                scale_factor=(1.0, 1.0),
+                flip=False,
+                flip_direction=None))
+        inst = InstanceData()
+        inst.labels = torch.from_numpy(labels).long()
+        inst.bboxes = mask2bbox(torch.from_numpy(masks).bool()).float()
+        inst.masks = BitmapMasks(masks, height, width)
+        sample.gt_instances = inst
+        sample.ignored_instances = InstanceData(
+            labels=torch.zeros(0, dtype=torch.long),
+            bboxes=torch.zeros(0, 4))
+        if panoptic:
+            sample.gt_sem_seg = PixelData(
+                sem_seg=torch.from_numpy(sem)[None])
+        samples.append(sample)
+        inputs.append(
+            torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def make_seg_train_data(img: np.ndarray, batch_size: int, num_classes: int,
+                        device: str) -> dict:
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    height, width = img.shape[:2]
+    inputs, samples = [], []
+    for b in range(batch_size):
+        rng = np.random.RandomState(b)
+        import cv2
+        grid = rng.randint(0, num_classes, size=(4, 6)).astype(np.int32)
+        sem = cv2.resize(
+            grid, (width, height),
+            interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        sample = SegDataSample(
+            metainfo=dict(
+                img_shape=(height, width),
+                ori_shape=(height, width),
+                scale_factor=(1.0, 1.0),
+                flip=False,
+                flip_direction=None))
+        sample.gt_sem_seg = PixelData(data=torch.from_numpy(sem)[None])
+        samples.append(sample)
+        inputs.append(
+            torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+# --------------------------------------------------------------------------
+# one model under test
+# --------------------------------------------------------------------------
+class _TensorForward(torch.nn.Module):
+    """``model(inputs, data_samples, mode='tensor')`` with one tensor input
+    (what the FLOP counter traces)."""
+
+    def __init__(self, model: torch.nn.Module, data_samples: list) -> None:
+        super().__init__()
+        self.model = model
+        self._data_samples = data_samples
+
+    def forward(self, inputs: torch.Tensor):
+        return self.model(inputs, self._data_samples, mode='tensor')
+
+
+class Subject:
+    """A model under test: inferencer, prepared inputs and optim wrapper."""
+
+    def __init__(self, name: str, args, cfg_options: Optional[dict],
+                 img: np.ndarray) -> None:
+        self.args = args
+        self.device = args.device
+        self.cfg, self.path, self.scope = load_config(
+            name, cfg_options, args.keep_batch_augments,
+            tuple(args.input_size) if args.fix_test_scale else None)
+        self.name = osp.splitext(osp.basename(self.path))[0]
+        self.task = 'seg' if self.scope == 'mmseg' else 'det'
+        self.img = img
+        self.imgs = [img] * args.batch_size
+        self.result: Dict[str, Any] = dict(
+            config=self.path,
+            name=self.name,
+            model_type=self.cfg.model.get('type'),
+            scope=self.scope)
+        self.optim_wrapper = None
+        self.train_data = None
+        self._build()
+
+    # -- construction -------------------------------------------------
+    def _build(self) -> None:
+        log(f'building {self.name} ({self.scope}) on {self.device}')
+        torch.manual_seed(0)
+        with scope_of(self.scope), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            cfg = copy.deepcopy(self.cfg)
+            if self.task == 'det':
+                from mmdet.apis import DetInferencer
+                self.inferencer = DetInferencer(
+                    model=cfg,
+                    weights=None,
+                    device=self.device,
+                    show_progress=False)
+            else:
+                from mmseg.apis import MMSegInferencer
+                self.inferencer = MMSegInferencer(
+                    model=cfg, weights=None, device=self.device)
+                self.inferencer.show_progress = False
+            self.model = self.inferencer.model
+            # the model's own init scheme (pre-trained refs were stripped)
+            torch.manual_seed(0)
+            self.model.init_weights()
+            self.model.eval()
+        self.panoptic = self._is_panoptic()
+        self.num_thing_classes = _find_key(
+            self.cfg.model, ('num_things_classes', 'num_thing_classes'))
+        self.num_stuff_classes = _find_key(self.cfg.model,
+                                           ('num_stuff_classes', ))
+        self.num_classes = _find_key(self.cfg.model, ('num_classes', ))
+        if self.panoptic:
+            self.num_thing_classes = self.num_thing_classes or 80
+            self.num_stuff_classes = self.num_stuff_classes or 53
+        elif self.task == 'det':
+            self.num_thing_classes = self.num_thing_classes or \
+                self.num_classes or 80
+            self.num_stuff_classes = 0
+        self.result.update(
+            task=self.task + ('-panoptic' if self.panoptic else ''),
+            params=int(sum(p.numel() for p in self.model.parameters())))
+        self.result['params_m'] = self.result['params'] / 1e6
+        # model inputs through the inferencer's own test pipeline
+        with scope_of(self.scope):
+            _, data = next(
+                iter(
+                    self.inferencer.preprocess(
+                        self.imgs, batch_size=len(self.imgs))))
+            data = self.model.data_preprocessor(data, False)
+        self.inputs = data['inputs']
+        self.data_samples = data['data_samples']
+        self.result['input_shape'] = list(self.inputs.shape)
+
+    def _is_panoptic(self) -> bool:
+        if self.task != 'det':
+            return False
+        if getattr(self.model, 'panoptic_head', None) is not None:
+            return True
+        if getattr(self.model, 'do_panoptic', False):
+            return True
+        try:
+            ds_type = self.cfg.test_dataloader.dataset.type
+        except AttributeError:
+            ds_type = ''
+        return 'Panoptic' in str(ds_type)
+
+    def _autocast(self):
+        if not self.args.amp:
+            return contextlib.nullcontext()
+        if self.device.startswith('cuda'):
+            return torch.autocast('cuda', dtype=torch.float16)
+        return torch.autocast('cpu', dtype=torch.bfloat16)
+
+    # -- phases -------------------------------------------------------
+    def call_infer(self) -> None:
+        with scope_of(self.scope), torch.no_grad(), self._autocast():
+            if self.task == 'det':
+                self.inferencer(
+                    self.imgs,
+                    batch_size=len(self.imgs),
+                    no_save_vis=True,
+                    return_vis=False)
+            else:
+                self.inferencer(self.imgs, batch_size=len(self.imgs))
+
+    def call_tensor(self) -> None:
+        with scope_of(self.scope), torch.no_grad(), self._autocast():
+            self.model(self.inputs, self.data_samples, mode='tensor')
+
+    def call_predict(self) -> None:
+        with scope_of(self.scope), torch.no_grad(), self._autocast():
+            self.model(self.inputs, self.data_samples, mode='predict')
+
+    def prepare_train(self) -> None:
+        from mmengine.optim import build_optim_wrapper
+        self.model.train()
+        if self.train_data is None:
+            if self.task == 'det':
+                self.train_data = make_det_train_data(
+                    self.img, self.args.batch_size, self.panoptic,
+                    self.num_thing_classes, self.num_stuff_classes or 0,
+                    self.device)
+            else:
+                self.train_data = make_seg_train_data(
+                    self.img, self.args.batch_size, self.num_classes or 19,
+                    self.device)
+        if self.optim_wrapper is None:
+            optim_cfg = copy.deepcopy(
+                self.cfg.get('optim_wrapper') or dict(
+                    type='OptimWrapper',
+                    optimizer=dict(type='AdamW', lr=1e-4)))
+            if self.args.amp and self.device.startswith('cuda'):
+                optim_cfg['type'] = 'AmpOptimWrapper'
+            with scope_of(self.scope):
+                self.optim_wrapper = build_optim_wrapper(
+                    self.model, optim_cfg)
+        self._step_data = copy.deepcopy(self.train_data)
+
+    def call_train(self) -> None:
+        amp_ctx = self._autocast() if not self.device.startswith('cuda') \
+            else contextlib.nullcontext()  # AmpOptimWrapper on GPU
+        with scope_of(self.scope), amp_ctx:
+            log_vars = self.model.train_step(self._step_data,
+                                             self.optim_wrapper)
+        loss = log_vars.get('loss')
+        self.last_loss = float(torch.as_tensor(loss).detach()) \
+            if loss is not None else None
+
+    def flops(self) -> None:
+        from mmengine.analysis import FlopAnalyzer
+        self.result.update(flops=None, gflops=None, flops_error=None)
+        try:
+            with scope_of(self.scope), torch.no_grad(), \
+                    warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                self.model.eval()
+                wrapper = _TensorForward(self.model, self.data_samples)
+                analyzer = FlopAnalyzer(wrapper, (self.inputs, ))
+                analyzer.unsupported_ops_warnings(False)
+                analyzer.uncalled_modules_warnings(False)
+                analyzer.tracer_warnings('none')
+                total = int(analyzer.total())
+                unsupported = {
+                    str(k): int(v)
+                    for k, v in analyzer.unsupported_ops().items()
+                }
+            self.result.update(
+                flops=total,
+                gflops=total / 1e9,
+                flops_unsupported_ops=unsupported)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            self.result['flops_error'] = f'{type(exc).__name__}: {exc}'[:500]
+            log(f'{self.name}: FLOP counting failed: '
+                f'{self.result["flops_error"]}')
+
+    def release(self) -> None:
+        for attr in ('inferencer', 'model', 'optim_wrapper', 'inputs',
+                     'data_samples', 'train_data', '_step_data'):
+            if hasattr(self, attr):
+                setattr(self, attr, None)
+        gc.collect()
+
+
+# --------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------
+def run_phase(phase: str, subjects: List[Subject], args) -> None:
+    """Warm-up then timed runs, models interleaved run by run."""
+    calls: Dict[str, Callable[[Subject], None]] = {
+        'infer': Subject.call_infer,
+        'tensor': Subject.call_tensor,
+        'predict': Subject.call_predict,
+        'train': Subject.call_train,
+    }
+    call = calls[phase]
+    wall = {id(s): [] for s in subjects}
+    cpu = {id(s): [] for s in subjects}
+    mem = {id(s): [] for s in subjects}
+    meters = {id(s): MemoryMeter(args.device) for s in subjects}
+    peak_abs = {id(s): [] for s in subjects}
+    for s in subjects:
+        if phase == 'train':
+            s.prepare_train()
+        else:
+            s.model.eval()
+    total = args.warmup + args.runs
+    for i in range(total):
+        timed = i >= args.warmup
+        for s in subjects:
+            tag = f'run {i - args.warmup + 1}/{args.runs}' if timed else \
+                f'warm-up {i + 1}/{args.warmup}'
+            if phase == 'train':
+                s.prepare_train()  # fresh copy of the synthetic batch
+            meter = meters[id(s)]
+            meter.start()
+            _sync(args.device)
+            c0, t0 = time.process_time(), time.perf_counter()
+            call(s)
+            _sync(args.device)
+            t1, c1 = time.perf_counter(), time.process_time()
+            grow = meter.stop()
+            if grow is not None:
+                mem[id(s)].append(grow)
+                peak_abs[id(s)].append(meter.peak_abs)
+            if timed:
+                wall[id(s)].append(t1 - t0)
+                cpu[id(s)].append(c1 - c0)
+            log(f'{s.name} {phase} {tag}: {t1 - t0:.3f} s')
+    for s in subjects:
+        res = dict(
+            wall_s=_summary(wall[id(s)]),
+            cpu_s=_summary(cpu[id(s)]),
+            peak_mem_mb=max(mem[id(s)]) if mem[id(s)] else None,
+            peak_mem_abs_mb=max(peak_abs[id(s)])
+            if peak_abs[id(s)] else None)
+        res['throughput_img_s'] = args.batch_size / res['wall_s']['median']
+        if phase == 'train':
+            res['loss'] = getattr(s, 'last_loss', None)
+            s.model.eval()
+        s.result[phase] = res
+
+
+def _phases(mode: str) -> List[str]:
+    if mode == 'infer':
+        return ['infer', 'tensor', 'predict']
+    if mode == 'train':
+        return ['train']
+    return ['infer', 'tensor', 'predict', 'train']
+
+
+def compute_ratios(ours: dict, other: dict) -> dict:
+    ratios = {}
+    for phase in PHASES:
+        if phase in ours and phase in other:
+            ratios[f'{phase}_time'] = (other[phase]['wall_s']['median'] /
+                                       ours[phase]['wall_s']['median'])
+            ratios[f'{phase}_cpu_time'] = (other[phase]['cpu_s']['median'] /
+                                           ours[phase]['cpu_s']['median'])
+            if ours[phase].get('peak_mem_mb') and \
+                    other[phase].get('peak_mem_mb') is not None:
+                ratios[f'{phase}_peak_mem'] = (other[phase]['peak_mem_mb'] /
+                                               ours[phase]['peak_mem_mb'])
+    ratios['params'] = other['params'] / ours['params']
+    if ours.get('flops') and other.get('flops'):
+        ratios['flops'] = other['flops'] / ours['flops']
+    return ratios
+
+
+def format_table(report: dict) -> str:
+    models = report['models']
+    ratios = report.get('ratios')
+    mem_name = 'peak GPU mem' if report['meta']['device'].startswith(
+        'cuda') else 'peak RSS growth'
+    rows = []
+
+    def fmt(v, spec='{:.3f}'):
+        return '-' if v is None else spec.format(v)
+
+    for phase in PHASES:
+        if phase not in models[0]:
+            continue
+        title = PHASE_TITLES[phase]
+        rows.append((f'{title} [s], median', [
+            fmt(m[phase]['wall_s']['median']) for m in models
+        ], ratios and ratios.get(f'{phase}_time')))
+        rows.append(('    min / max [s]', [
+            f"{m[phase]['wall_s']['min']:.3f} / "
+            f"{m[phase]['wall_s']['max']:.3f}" for m in models
+        ], None))
+        rows.append(('    process CPU time [s]', [
+            fmt(m[phase]['cpu_s']['median']) for m in models
+        ], ratios and ratios.get(f'{phase}_cpu_time')))
+        if phase == 'infer':
+            rows.append(('    throughput [img/s]', [
+                fmt(m[phase]['throughput_img_s']) for m in models
+            ], None))
+        rows.append((f'    {mem_name} [MiB]', [
+            fmt(m[phase]['peak_mem_mb'], '{:.0f}') for m in models
+        ], ratios and ratios.get(f'{phase}_peak_mem')))
+    rows.append(('params [M]', [fmt(m['params_m'], '{:.2f}') for m in models],
+                 ratios and ratios.get('params')))
+    if any('gflops' in m for m in models):
+        rows.append(('FLOPs [G] (tensor forward)', [
+            fmt(m.get('gflops'), '{:.1f}') for m in models
+        ], ratios and ratios.get('flops')))
+    names = [m['name'] for m in models]
+    header = ['metric'] + names + (['other/ours'] if ratios else [])
+    table = [header]
+    for label, values, ratio in rows:
+        line = [label] + values
+        if ratios:
+            line.append('' if ratio is None else f'{ratio:.2f}x')
+        table.append(line)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    out = []
+    for k, r in enumerate(table):
+        out.append(' | '.join(c.ljust(w) for c, w in zip(r, widths)))
+        if k == 0:
+            out.append('-+-'.join('-' * w for w in widths))
+    meta = report['meta']
+    out.insert(
+        0, f"input {meta['input_size'][0]}x{meta['input_size'][1]}, batch "
+        f"{meta['batch_size']}, device {meta['device']}, threads "
+        f"{meta['threads']}, {'amp' if meta['amp'] else 'fp32'}, median of "
+        f"{meta['runs']} after {meta['warmup']} warm-up")
+    return '\n'.join(out)
+
+
+def write_json_atomic(obj: dict, path: str) -> None:
+    path = osp.abspath(path)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix='.' + osp.basename(path) + '.', dir=osp.dirname(path))
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f, indent=2)
+            f.write('\n')
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _versions() -> dict:
+    out = dict(python=platform.python_version(), torch=torch.__version__)
+    for pkg in ('mmengine', 'mmcv', 'mmdet', 'mmseg'):
+        try:
+            out[pkg] = __import__(pkg).__version__
+        except ImportError:  # pragma: no cover
+            pass
+    return out
+
+
+def _quiet_mmengine() -> None:
+    """Keep mmengine's INFO chatter (e.g. paramwise optimizer options) off
+    stdout, which carries the table."""
+    import logging
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    logger.setLevel(logging.WARNING)
+
+
+def parse_cfg_options(items: Optional[List[str]]) -> Optional[dict]:
+    if not items:
+        return None
+    from mmengine.config import DictAction
+    ns = argparse.Namespace()
+    DictAction(option_strings=[], dest='opts')(None, ns, items)
+    return ns.opts
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Speed / memory / FLOPs benchmark of an mmdet or mmseg '
+        'config (random weights, synthetic image).')
+    parser.add_argument('config', help='config file, mmdet::rel/path.py or '
+                        'the name of a config packaged with mmdet / mmseg')
+    parser.add_argument(
+        '--compare', help='a second config run in the same process')
+    parser.add_argument(
+        '--input-size', type=int, nargs=2, default=[800, 1216],
+        metavar=('H', 'W'), help='synthetic image size (default 800 1216)')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument(
+        '--threads', type=int, default=None,
+        help='torch.set_num_threads (default: leave torch\'s default)')
+    parser.add_argument(
+        '--mode', choices=['infer', 'train', 'all'], default='all')
+    parser.add_argument('--json', help='write the results to this file')
+    parser.add_argument('--device', default='cpu',
+                        help="'cpu' or 'cuda' (or 'cuda:N')")
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision (fp16 autocast + AmpOptimWrapper on GPU, '
+        'bf16 autocast on CPU)')
+    parser.add_argument('--no-flops', action='store_true',
+                        help='skip FLOP counting')
+    parser.add_argument(
+        '--keep-batch-augments', action='store_true',
+        help='keep the configs\' train-time batch augments (e.g. '
+        'Mask2Former pads training batches to 1024x1024)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', metavar='KEY=VALUE',
+        help='override settings of the first config')
+    parser.add_argument(
+        '--compare-cfg-options', nargs='+', metavar='KEY=VALUE',
+        help='override settings of the --compare config')
+    parser.add_argument(
+        '--fix-test-scale', action='store_true',
+        help='set every Resize of the test pipelines to the input size, so '
+        'the models see the image unscaled (by default the configs\' test '
+        'pipelines are used as they are; 800x1216 / 800x1333 pass the '
+        'COCO (1333, 800) keep-ratio Resize unchanged)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic image')
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error('--runs must be >= 1')
+    if args.warmup < 0:
+        parser.error('--warmup must be >= 0')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda requested but CUDA is not available')
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        try:
+            import cv2
+            cv2.setNumThreads(args.threads)
+        except ImportError:  # pragma: no cover
+            pass
+    import knet  # noqa: F401  (registers K-Net; harmless for others)
+    _quiet_mmengine()
+    height, width = args.input_size
+    img = synthetic_image(height, width, args.seed)
+    load_start = os.getloadavg() if hasattr(os, 'getloadavg') else None
+    started = time.time()
+
+    names = [(args.config, parse_cfg_options(args.cfg_options))]
+    if args.compare:
+        names.append((args.compare,
+                      parse_cfg_options(args.compare_cfg_options)))
+    subjects = [Subject(n, args, o, img) for n, o in names]
+
+    for phase in _phases(args.mode):
+        log(f'phase {phase}: {PHASE_TITLES[phase]}')
+        run_phase(phase, subjects, args)
+    if args.mode != 'train' and not args.no_flops:
+        for s in subjects:
+            log(f'{s.name}: counting FLOPs')
+            s.flops()
+
+    report = dict(
+        meta=dict(
+            device=args.device,
+            device_name=(torch.cuda.get_device_name(args.device)
+                         if args.device.startswith('cuda') else _cpu_name()),
+            cpu_count=os.cpu_count(),
+            threads=torch.get_num_threads(),
+            input_size=[height, width],
+            batch_size=args.batch_size,
+            runs=args.runs,
+            warmup=args.warmup,
+            mode=args.mode,
+            amp=args.amp,
+            dtype='amp' if args.amp else 'fp32',
+            seed=args.seed,
+            versions=_versions(),
+            loadavg_start=list(load_start) if load_start else None,
+            loadavg_end=list(os.getloadavg())
+            if hasattr(os, 'getloadavg') else None,
+            started=time.strftime('%Y-%m-%dT%H:%M:%S',
+                                  time.localtime(started)),
+            elapsed_s=time.time() - started,
+            memory_metric=('torch.cuda.max_memory_allocated growth'
+                           if args.device.startswith('cuda') else
+                           'RSS high-water-mark growth (/proc/self/status '
+                           'VmHWM after clear_refs)'),
+            time_ratio='other / ours (> 1: ours is faster)'),
+        models=[s.result for s in subjects])
+    if len(subjects) == 2:
+        report['ratios'] = compute_ratios(subjects[0].result,
+                                          subjects[1].result)
+    for s in subjects:
+        s.release()
+    print(format_table(report), flush=True)
+    if args.json:
+        write_json_atomic(report, args.json)
+        log(f'wrote {args.json}')
+    return report
+
+
+if __name__ == '__main__':
+    main()
