@@ -12,6 +12,6 @@ from .version import __version__
 apply_checkpoint_fixes()
 flush_denormals_on_cpu()
 
-from . import engine, models  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 
-__all__ = ['__version__', 'engine', 'models']
+__all__ = ['__version__', 'datasets', 'engine', 'evaluation', 'models']

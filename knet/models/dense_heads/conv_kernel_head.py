@@ -171,9 +171,10 @@ class ConvKernelHead(BaseModule):
         kernels = self.init_kernels.weight.clone()
         kernels = kernels[None].expand(num_imgs, *kernels.size())
         if self.proposal_feats_with_obj:
-            masks = mask_preds.sigmoid()
-            if self.use_binary:
-                masks = (masks > 0.5).to(x_feats.dtype)
+            probs = mask_preds.sigmoid()
+            masks = (probs > 0.5).to(x_feats.dtype)
+            if not self.use_binary:
+                masks = masks * probs
             obj_feats = torch.einsum('bnhw,bchw->bnc', masks, x_feats)
             kernels = kernels + obj_feats.view(*obj_feats.shape, 1, 1)
         return kernels, x_feats, mask_preds, seg_preds
