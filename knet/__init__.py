@@ -12,6 +12,10 @@ from .version import __version__
 apply_checkpoint_fixes()
 flush_denormals_on_cpu()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import (datasets, engine, evaluation, models,  # noqa: E402,F401
+               visualization)
 
-__all__ = ['__version__', 'datasets', 'engine', 'evaluation', 'models']
+__all__ = [
+    '__version__', 'datasets', 'engine', 'evaluation', 'models',
+    'visualization'
+]

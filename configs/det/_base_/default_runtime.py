@@ -17,8 +17,9 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'))
 
 vis_backends = [dict(type='LocalVisBackend')]
+# mmdet's visualizer, also drawing panoptic maps without any segment
 visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='KNetDetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'
