@@ -130,3 +130,18 @@ def test_wrong_arguments_print_usage(cmd):
     assert proc.returncode == 2
     assert 'usage' in proc.stderr.lower() or 'must be' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.slow
+def test_mim_train_mmdet_from_another_directory(tiny_coco, tmp_path):
+    """`mim train mmdet CFG` finds the plugin through custom_imports alone."""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['OMP_NUM_THREADS'] = '1'
+    cfg = osp.join(REPO, PAN_CFG)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'mim', 'train', 'mmdet', cfg, '--work-dir',
+         str(tmp_path / 'w'), '--cfg-options', *_data_options(tiny_coco, 1)],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True,
+        timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert osp.isfile(tmp_path / 'w' / 'iter_1.pth')
