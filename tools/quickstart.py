@@ -118,9 +118,17 @@ def draw_predictions(task: str, cfg, ckpt: str, args) -> None:
                                    device='cpu', show_progress=False)
         vis = inferencer(files, return_vis=True, pred_score_thr=0.5,
                          no_save_pred=True)['visualization']
+    import numpy as np
     for name, img in zip(names, vis):
         out = osp.join(out_dir, f'{task}_{osp.splitext(name)[0]}.png')
         mmcv.imwrite(mmcv.rgb2bgr(img), out)
+    # one strip per task: input images on top, predictions below
+    inputs = [mmcv.imread(f, channel_order='rgb') for f in files]
+    if len({i.shape for i in inputs + list(vis)}) == 1:
+        strip = np.concatenate(
+            [np.concatenate(inputs, 1), np.concatenate(list(vis), 1)], 0)
+        mmcv.imwrite(mmcv.rgb2bgr(strip),
+                     osp.join(out_dir, f'{task}_montage.png'))
     log(f'{task}: {len(names)} overlays in {out_dir}')
 
 

@@ -15,3 +15,15 @@ model = dict(
         do_panoptic=False,
         mask_head=dict(num_classes=6, num_stuff_classes=0, loss_rank=None)),
     test_cfg=dict(rcnn=dict(_delete_=True, max_per_img=30, mask_thr=0.5)))
+
+# things alone learn more slowly than the panoptic model: 800 iterations
+max_iters = 800
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=100),
+    dict(type='CosineAnnealingLR', T_max=max_iters, eta_min=1e-5,
+         by_epoch=False, begin=0, end=max_iters),
+]
+default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -142,24 +142,29 @@ def _segment_lut(scores: Tensor, labels: Tensor, area: Tensor,
 # conversion for the count). The functions below produce the *same* argmax
 # map and the same per-kernel areas while only ever holding a slab of it:
 #
-# * fast path (the usual case: masks at an integer power-of-two stride of
-#   the padded batch and ``img_shape == ori_shape``): horizontal bands of
-#   output rows, all kernels at once. A band is computed by resizing a
-#   slice of input rows (with a one-row margin where needed) to exactly
-#   ``factor`` times its height: the resize ratio stays the same power of
-#   two, every source coordinate ``(dst + 0.5) / factor - 0.5`` is an exact
-#   dyadic number, so each output pixel gets bit-identical neighbours and
-#   weights, hence a bit-identical value;
+# * banded path (the usual case: masks at a power-of-two stride of the
+#   padded batch and ``img_shape == ori_shape``): horizontal bands of output
+#   rows, all kernels at once. A band is computed by resizing the slice of
+#   input rows it depends on to exactly ``factor`` times its height: the
+#   resize ratio stays the same power of two, every source coordinate
+#   ``(dst + 0.5) / factor - 0.5`` is an exact dyadic number, so each output
+#   pixel gets bit-identical neighbours and weights, hence a bit-identical
+#   value. The band buffers are allocated once and reused (fresh multi-MB
+#   allocations cost more than the arithmetic here), and the per-pixel
+#   argmax is ``min{k : v_k == max_k v_k}`` computed with vectorised
+#   ``amax`` / ``eq`` / ``amin`` (``Tensor.max(dim)`` tracks indices in a
+#   slow scalar loop); it is the first maximal index, exactly as
+#   ``argmax``. Counts use a uint8 sum over the band rows (< 256).
 # * general path: chunks of kernels through :func:`rescale_masks` (every
 #   channel of a bilinear resize is computed independently, so a chunk's
-#   values equal the corresponding rows of the full result).
+#   values equal the corresponding rows of the full result), combined
+#   across chunks with a strict ``>`` so that ties keep the earliest kernel.
 #
-# The per-pixel argmax is ``Tensor.max(dim=0)`` per slab (first maximal
-# index, as ``argmax``), combined across kernel chunks with a strict ``>``
-# so that ties keep the earliest kernel, exactly as one global argmax.
+# Inputs with NaN (a broken model) take the straightforward formulation, so
+# that even NaN handling is that of ``argmax``.
 # --------------------------------------------------------------------------
-#: elements (kernels x pixels) of one slab: 8M floats = 32 MB
-SLAB_ELEMENTS = 8 * 2**20
+#: elements (kernels x pixels) of one slab: 2M floats = 8 MB
+SLAB_ELEMENTS = 2 * 2**20
 
 
 def _is_pow2(value: int) -> bool:
@@ -176,7 +181,7 @@ def _band_factors(mask_shape, img_meta: dict):
     if pad_h % height or pad_w % width:
         return None
     fh, fw = pad_h // height, pad_w // width
-    if not (_is_pow2(fh) and _is_pow2(fw)):
+    if not (_is_pow2(fh) and _is_pow2(fw)) or fh > 64:
         return None
     # PyTorch switches to another bilinear kernel for small outputs
     # (H + W <= 128); keep every band (and the full map) on the same one.
@@ -185,31 +190,104 @@ def _band_factors(mask_shape, img_meta: dict):
     return fh, fw
 
 
+def _band_input_rows(row0: int, row1: int, fh: int,
+                     height: int) -> Tuple[int, int]:
+    """Input rows ``start:stop`` that output rows ``row0:row1`` of a
+    ``fh`` x bilinear upsampling (align_corners=False) read.
+
+    Output row ``r`` reads input rows ``floor(s)`` and ``floor(s) + 1``
+    (clamped) with ``s = max(0, (r + 0.5) / fh - 0.5)``. Resized by exactly
+    ``fh``, the slice puts output row ``r`` at ``r - start * fh`` with
+    source coordinate ``s - start`` (exact: a dyadic number), so the
+    neighbours, weights and clamping are those of the full resize.
+    """
+    start = max(0, (2 * row0 + 1 - fh) // (2 * fh))
+    last = max(0, (2 * row1 - 1 - fh) // (2 * fh))
+    return start, min(height, last + 2)
+
+
 def _upsampled_rows(sig: Tensor, row0: int, row1: int, factors,
                     img_w: int) -> Tensor:
     """Rows ``row0:row1`` (and columns ``:img_w``) of
-    ``F.interpolate(sig[None], scale x factors, bilinear)[0]``, bit for bit,
-    computed from the slice of input rows they depend on.
-
-    Output row ``r`` reads input rows ``floor(s)`` and ``floor(s) + 1``
-    (clamped) with ``s = max(0, (r + 0.5) / fh - 0.5)``. The slice
-    ``start:stop`` covers them for every row of the band; resized by exactly
-    ``fh`` it puts output row ``r`` at ``r - start * fh`` with source
-    coordinate ``s - start`` (exact: a dyadic number), so the neighbours,
-    weights and clamping are the same as in the full resize.
-    """
+    ``F.interpolate(sig[None], scale x factors, bilinear)[0]``, bit for bit
+    (see :func:`_band_input_rows`)."""
     fh, fw = factors
     height, width = sig.shape[-2:]
-    # floor(s) of the first and the last row of the band (integer form)
-    start = max(0, (2 * row0 + 1 - fh) // (2 * fh))
-    last = max(0, (2 * row1 - 1 - fh) // (2 * fh))
-    stop = min(height, last + 2)
+    start, stop = _band_input_rows(row0, row1, fh, height)
     up = F.interpolate(
         sig[None, :, start:stop],
         size=((stop - start) * fh, width * fw),
         mode='bilinear',
         align_corners=False)[0]
     return up[:, row0 - start * fh:row1 - start * fh, :img_w]
+
+
+def _bilinear_into(src: Tensor, size: Tuple[int, int],
+                   out: Tensor) -> Tensor:
+    """``F.interpolate(src, size, bilinear, align_corners=False)`` written
+    into ``out`` (the same ATen kernel, no scale factors)."""
+    try:
+        return torch._C._nn.upsample_bilinear2d(
+            src, list(size), False, None, None, out=out)
+    except (TypeError, RuntimeError):  # pragma: no cover - other torch
+        return F.interpolate(
+            src, size=size, mode='bilinear', align_corners=False)
+
+
+def _banded_argmax_and_areas(scores: Tensor, sig: Tensor, factors,
+                             out_h: int, out_w: int, mask_thr: float,
+                             slab_elements: int) -> Tuple[Tensor, Tensor]:
+    """Banded path of :func:`mask_argmax_and_areas`."""
+    num_kernels, height, width = sig.shape
+    fh, fw = factors
+    device = sig.device
+    rows = max(fh, slab_elements // max(1, num_kernels * out_w))
+    # a multiple of fh, and < 256 rows per band (uint8 counts)
+    rows = min(-(-rows // fh) * fh, (255 - fh // 2) // fh * fh)
+    bands, row0 = [], 0
+    while row0 < out_h:
+        # bands after the first start at fh * k + fh // 2, where the
+        # bilinear footprint needs no input row above floor(row / fh)
+        row1 = min(out_h, row0 + rows + (fh // 2 if row0 == 0 else 0))
+        bands.append((row0, row1, *_band_input_rows(row0, row1, fh,
+                                                    height)))
+        row0 = row1
+    max_up = max((stop - start) * fh for _, _, start, stop in bands)
+    max_rows = max(row1 - row0 for row0, row1, _, _ in bands)
+    up_buf = sig.new_empty(num_kernels * max_up * width * fw)
+    flag_buf = torch.empty(
+        num_kernels * max_rows * out_w, dtype=torch.bool, device=device)
+    key_dtype = torch.uint8 if num_kernels < 255 else torch.int32
+    key_buf = torch.empty(
+        num_kernels * max_rows * out_w, dtype=key_dtype, device=device)
+    keys = torch.arange(num_kernels, dtype=key_dtype, device=device)
+    keys = keys[:, None, None]
+    no_key = torch.tensor(num_kernels, dtype=key_dtype, device=device)
+    scale = scores[:, None, None]
+
+    ids = torch.empty((out_h, out_w), dtype=torch.long, device=device)
+    counts = torch.zeros(num_kernels, dtype=torch.int32, device=device)
+    for row0, row1, start, stop in bands:
+        up_size = ((stop - start) * fh, width * fw)
+        up = up_buf[:num_kernels * up_size[0] * up_size[1]].view(
+            1, num_kernels, *up_size)
+        up = _bilinear_into(sig[None, :, start:stop], up_size, up)
+        probs = up[0, :, row0 - start * fh:row1 - start * fh, :out_w]
+        band_shape = (num_kernels, row1 - row0, out_w)
+        numel = band_shape[0] * band_shape[1] * band_shape[2]
+        flags = flag_buf[:numel].view(band_shape)
+        # own area: #(prob >= thr), rows first in uint8 (< 256 rows)
+        torch.ge(probs, mask_thr, out=flags)
+        counts += flags.view(torch.uint8).sum(
+            1, dtype=torch.uint8).sum(
+                1, dtype=torch.int32)
+        # first index of the maximal score * prob (== argmax(0))
+        weighted = probs.mul_(scale)
+        torch.eq(weighted, weighted.amax(0), out=flags)
+        first = key_buf[:numel].view(band_shape)
+        torch.where(flags, keys, no_key, out=first)
+        ids[row0:row1] = first.amin(0)
+    return ids, counts.long()
 
 
 def mask_argmax_and_areas(scores: Tensor,
@@ -228,29 +306,18 @@ def mask_argmax_and_areas(scores: Tensor,
     """
     num_kernels = mask_logits.size(0)
     ori_h, ori_w = (int(v) for v in img_meta['ori_shape'][:2])
-    device = mask_logits.device
     slab_elements = max(1, int(slab_elements))
-    factors = _band_factors(mask_logits.shape[-2:], img_meta)
     scale = scores[:, None, None]
+    if bool(torch.isnan(mask_logits).any()) or bool(
+            torch.isnan(scores).any()):
+        probs = rescale_masks(mask_logits, img_meta)
+        return ((scale * probs).argmax(dim=0),
+                (probs >= mask_thr).flatten(1).sum(1))
+    factors = _band_factors(mask_logits.shape[-2:], img_meta)
     if factors is not None:
-        sig = mask_logits.sigmoid()
-        ids = torch.empty((ori_h, ori_w), dtype=torch.long, device=device)
-        orig_area = torch.zeros(
-            num_kernels, dtype=torch.long, device=device)
-        fh = factors[0]
-        rows = max(2 * fh, slab_elements // max(1, num_kernels * ori_w))
-        rows = -(-rows // fh) * fh
-        row0 = 0
-        while row0 < ori_h:
-            # bands after the first start at fh * k + fh // 2, where the
-            # bilinear footprint needs no input row above floor(row / fh)
-            row1 = min(ori_h, row0 + rows + (fh // 2 if row0 == 0 else 0))
-            probs = _upsampled_rows(sig, row0, row1, factors, ori_w)
-            ids[row0:row1] = (scale * probs).max(dim=0).indices
-            orig_area += (probs >= mask_thr).flatten(1).sum(
-                1, dtype=torch.int32)
-            row0 = row1
-        return ids, orig_area
+        return _banded_argmax_and_areas(scores, mask_logits.sigmoid(),
+                                        factors, ori_h, ori_w, mask_thr,
+                                        slab_elements)
     # general path: kernel chunks
     chunk = max(1, slab_elements // max(1, ori_h * ori_w))
     best = ids = None
@@ -258,6 +325,7 @@ def mask_argmax_and_areas(scores: Tensor,
     for start in range(0, num_kernels, chunk):
         stop = min(num_kernels, start + chunk)
         probs = rescale_masks(mask_logits[start:stop], img_meta)
+        areas.append((probs >= mask_thr).flatten(1).sum(1))
         values, idx = (scale[start:stop] * probs).max(dim=0)
         if best is None:
             best, ids = values, idx
@@ -265,7 +333,6 @@ def mask_argmax_and_areas(scores: Tensor,
             better = values > best
             best = torch.where(better, values, best)
             ids = torch.where(better, idx + start, ids)
-        areas.append((probs >= mask_thr).flatten(1).sum(1))
     return ids, torch.cat(areas).long()
 
 

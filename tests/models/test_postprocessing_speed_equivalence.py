@@ -36,6 +36,7 @@ CASES = [
     ((23, 40, 72), (160, 288), (150, 281), (150, 281)),  # padded batch
     ((9, 50, 40), (100, 160), (100, 160), (100, 160)),  # stride 2
     ((9, 25, 80), (200, 320), (197, 313), (197, 313)),  # 8 x 4
+    ((4, 150, 40), (600, 160), (597, 160), (597, 160)),  # > 255 rows
     # general (kernel-chunk) path
     ((20, 50, 80), (200, 320), (190, 300), (95, 150)),  # resized image
     ((9, 24, 45), (96, 180), (96, 180), (120, 200)),  # upscaled back
@@ -101,7 +102,7 @@ def test_rescale_and_merge_bit_identical(case):
             assert torch.equal(out, ref), (start, slab)
 
 
-@pytest.mark.parametrize('case', CASES[:1] + CASES[4:6])
+@pytest.mark.parametrize('case', [c for c in CASES if c[0][0] >= 9][:4])
 def test_instance_masks_bit_identical(case):
     (num, height, width), pad, img, ori = case
     meta = _meta(pad, img, ori)
@@ -119,6 +120,22 @@ def test_instance_masks_bit_identical(case):
         cls.flatten().topk(20).indices, 6, rounding_mode='floor')
     assert torch.equal(res.masks,
                        _reference_rescale(logits[kernel_idx], meta) > 0.5)
+
+
+def test_many_kernels_and_nan_inputs_match_argmax():
+    meta = _meta((64, 160), (64, 150), (64, 150))
+    # >= 255 kernels: the first-index keys no longer fit in uint8
+    logits, scores, labels = _inputs(300, 16, 40, seed=5)
+    ref = _reference_rescale(logits, meta)
+    ids, area = mask_argmax_and_areas(scores, logits, meta, 0.5, 5000)
+    assert torch.equal(ids, (scores[:, None, None] * ref).argmax(0))
+    assert torch.equal(area, (ref >= 0.5).flatten(1).sum(1))
+    # NaN logits (a diverged model): the reference semantics of argmax
+    logits[3, 2:5, 7:9] = float('nan')
+    ref = _reference_rescale(logits, meta)
+    out = panoptic_merge_logits(scores, labels, logits, meta, 150, 99)
+    assert torch.equal(out,
+                       panoptic_merge(scores, labels, ref, 150, 99))
 
 
 def test_empty_panoptic_merge_logits():

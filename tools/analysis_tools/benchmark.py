@@ -28,11 +28,13 @@ Examples::
 
     python tools/analysis_tools/benchmark.py \
         configs/det/knet/knet_s3_r50_fpn_1x_coco-panoptic.py \
-        --compare mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py \
+        --compare mask2former_r50_8xb2-lsj-50e_coco-panoptic \
         --input-size 800 1216 --threads 2 --runs 3 --warmup 1 \
         --json work_dirs/benchmark.json
 
-Progress goes to stderr, the table to stdout.
+(a bare config name is looked up in the configs packaged with mmdet / mmseg,
+``mmdet::mask2former/<name>.py`` names one explicitly). Progress goes to
+stderr, the table to stdout.
 """
 import argparse
 import contextlib
@@ -807,12 +809,12 @@ def _versions() -> dict:
 
 
 def _quiet_mmengine() -> None:
-    """Keep mmengine's INFO chatter (e.g. paramwise optimizer options) off
-    stdout, which carries the table."""
+    """Keep mmengine's chatter (paramwise optimizer options, frozen-param
+    warnings, registry fallbacks) off stdout, which carries the table."""
     import logging
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.ERROR)
 
 
 def parse_cfg_options(items: Optional[List[str]]) -> Optional[dict]:

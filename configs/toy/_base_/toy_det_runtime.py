@@ -2,7 +2,7 @@
 # works from the command line), CPU friendly, no downloads.
 _base_ = ['../../det/_base_/default_runtime.py']
 
-max_iters = 1500
+max_iters = 400
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
