@@ -163,8 +163,11 @@ def _segment_lut(scores: Tensor, labels: Tensor, area: Tensor,
 # Inputs with NaN (a broken model) take the straightforward formulation, so
 # that even NaN handling is that of ``argmax``.
 # --------------------------------------------------------------------------
-#: elements (kernels x pixels) of one slab: 2M floats = 8 MB
-SLAB_ELEMENTS = 2 * 2**20
+#: elements (kernels x pixels) of one slab: 8M floats = 32 MB. Smaller
+#: slabs are a little faster on an idle CPU (cache), but each band costs ~8
+#: parallel ops, and on a busy machine every OpenMP region waits for a
+#: descheduled worker; 8M keeps that count low (~17 bands at 800x1216).
+SLAB_ELEMENTS = 8 * 2**20
 
 
 def _is_pow2(value: int) -> bool:
@@ -204,22 +207,6 @@ def _band_input_rows(row0: int, row1: int, fh: int,
     start = max(0, (2 * row0 + 1 - fh) // (2 * fh))
     last = max(0, (2 * row1 - 1 - fh) // (2 * fh))
     return start, min(height, last + 2)
-
-
-def _upsampled_rows(sig: Tensor, row0: int, row1: int, factors,
-                    img_w: int) -> Tensor:
-    """Rows ``row0:row1`` (and columns ``:img_w``) of
-    ``F.interpolate(sig[None], scale x factors, bilinear)[0]``, bit for bit
-    (see :func:`_band_input_rows`)."""
-    fh, fw = factors
-    height, width = sig.shape[-2:]
-    start, stop = _band_input_rows(row0, row1, fh, height)
-    up = F.interpolate(
-        sig[None, :, start:stop],
-        size=((stop - start) * fh, width * fw),
-        mode='bilinear',
-        align_corners=False)[0]
-    return up[:, row0 - start * fh:row1 - start * fh, :img_w]
 
 
 def _bilinear_into(src: Tensor, size: Tuple[int, int],
@@ -265,7 +252,7 @@ def _banded_argmax_and_areas(scores: Tensor, sig: Tensor, factors,
     no_key = torch.tensor(num_kernels, dtype=key_dtype, device=device)
     scale = scores[:, None, None]
 
-    ids = torch.empty((out_h, out_w), dtype=torch.long, device=device)
+    ids = torch.empty((out_h, out_w), dtype=key_dtype, device=device)
     counts = torch.zeros(num_kernels, dtype=torch.int32, device=device)
     for row0, row1, start, stop in bands:
         up_size = ((stop - start) * fh, width * fw)
@@ -286,8 +273,8 @@ def _banded_argmax_and_areas(scores: Tensor, sig: Tensor, factors,
         torch.eq(weighted, weighted.amax(0), out=flags)
         first = key_buf[:numel].view(band_shape)
         torch.where(flags, keys, no_key, out=first)
-        ids[row0:row1] = first.amin(0)
-    return ids, counts.long()
+        torch.amin(first, 0, out=ids[row0:row1])
+    return ids.long(), counts.long()
 
 
 def mask_argmax_and_areas(scores: Tensor,

@@ -36,6 +36,17 @@ def _fc_stack(channels: int, num_fcs: int, act_cfg: dict) -> nn.ModuleList:
     return layers
 
 
+def _build_det_loss(cfg: Optional[dict]) -> Optional[nn.Module]:
+    """Build an mmdet loss whatever the caller's default scope (mmseg has
+    losses of the same names with other semantics)."""
+    if not cfg:
+        return None
+    cfg = dict(cfg)
+    if isinstance(cfg['type'], str) and '.' not in cfg['type']:
+        cfg['type'] = 'mmdet.' + cfg['type']
+    return DET_MODELS.build(cfg)
+
+
 def dynamic_conv(feats: Tensor, kernels: Tensor) -> Tensor:
     """Convolve every image with its own kernels, without a Python loop.
 
@@ -181,11 +192,10 @@ class KNetKernelUpdateHead(BaseModule):
         self.mask_fcs = _fc_stack(in_channels, num_mask_fcs, act_cfg)
         self.fc_mask = nn.Linear(in_channels, out_channels)
 
-        # losses are mmdet's, whatever the default scope of the caller
-        self.loss_cls = DET_MODELS.build(loss_cls) if loss_cls else None
-        self.loss_mask = DET_MODELS.build(loss_mask) if loss_mask else None
-        self.loss_dice = DET_MODELS.build(loss_dice) if loss_dice else None
-        self.loss_rank = DET_MODELS.build(loss_rank) if loss_rank else None
+        self.loss_cls = _build_det_loss(loss_cls)
+        self.loss_mask = _build_det_loss(loss_mask)
+        self.loss_dice = _build_det_loss(loss_dice)
+        self.loss_rank = _build_det_loss(loss_rank)
 
     def init_weights(self) -> None:
         """Xavier-uniform on every >=2-D parameter, prior 0.01 on fc_cls."""

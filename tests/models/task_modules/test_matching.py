@@ -2,6 +2,7 @@
 import pytest
 import torch
 from mmdet.models.task_modules.assigners import FocalLossCost
+from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 from knet.models.task_modules import (KNetDiceCost, KNetMaskCost,
@@ -42,6 +43,12 @@ def test_knet_mask_cost_is_negative_soft_accuracy():
 
 
 def _assigner():
+    # mmdet's assigner builds its costs in the current default scope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return _build_assigner()
+
+
+def _build_assigner():
     return MaskHungarianAssigner(match_costs=[
         dict(type='FocalLossCost', weight=2.0),
         dict(type='KNetDiceCost', weight=4.0, pred_act=True),
@@ -80,5 +87,6 @@ def test_assigner_skips_class_cost_without_scores():
 
 
 def test_assigner_rejects_empty_cost_list():
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError), \
+            DefaultScope.overwrite_default_scope('mmdet'):
         MaskHungarianAssigner(match_costs=[])
