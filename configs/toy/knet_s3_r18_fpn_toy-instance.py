@@ -5,11 +5,14 @@ _base_ = [
     './_base_/toy_det_runtime.py'
 ]
 model = dict(
+    # the synthetic things are small (12-40 px): kernels work on stride-4
+    # features (fusion FPN without downsampling) with targets at stride 2
+    mask_assign_stride=2,
     num_stuff_classes=0,
     data_preprocessor=dict(pad_seg=False),
     rpn_head=dict(
         num_classes=6, num_stuff_classes=0, cat_stuff_mask=False,
-        loss_rank=None),
+        loss_rank=None, localization_fpn=dict(upsample_times=3)),
     roi_head=dict(
         num_stuff_classes=0,
         do_panoptic=False,

@@ -1,8 +1,6 @@
 # A small K-Net for the synthetic data: ResNet-18 from scratch, 64-d
 # kernels, 30 thing kernels, 3 update stages. Same modules as the R-50
-# configs; only widths and counts change, and, because the synthetic things
-# are small (12-40 px), the kernels work on stride-4 features (fusion FPN
-# without downsampling, `upsample_times=3`) with targets at stride 2.
+# configs; only widths and counts change.
 _base_ = ['../../det/_base_/models/knet_s3_r50_fpn_panoptic.py']
 
 num_proposals = 30
@@ -13,7 +11,6 @@ channels = 64
 gn = dict(type='GN', num_groups=16, requires_grad=True)
 
 model = dict(
-    mask_assign_stride=2,
     num_thing_classes=num_thing_classes,
     num_stuff_classes=num_stuff_classes,
     backbone=dict(
@@ -31,7 +28,6 @@ model = dict(
             in_channels=channels,
             feat_channels=channels,
             out_channels=channels,
-            upsample_times=3,
             positional_encoding=dict(num_feats=channels // 2),
             norm_cfg=gn)),
     roi_head=dict(
