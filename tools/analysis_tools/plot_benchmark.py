@@ -65,8 +65,8 @@ def main(argv=None):
                     ratio = report['ratios'].get(f'{phases[j][0]}_time')
                     if ratio:
                         text += f'\n{ratio:.2f}x'
-                ax.annotate(text, (bar.get_x() + bar.get_width() / 2,
-                                   bar.get_height()),
+                top = model[phases[j][0]]['wall_s']['max']  # whisker
+                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, top),
                             ha='center', va='bottom', fontsize=8,
                             xytext=(0, 2), textcoords='offset points')
         ax.set_xticks(x, [t for _, t in phases], fontsize=9)
