@@ -60,7 +60,7 @@ if ! "$PY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev
 fi
 
 RUNTIME=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 scipy pycocotools
-         ftfy regex tqdm shapely terminaltables prettytable)
+         ftfy regex tqdm shapely terminaltables prettytable pyspng)
 if ! has "${RUNTIME[@]}"; then
   log "installing the OpenMMLab stack"
   "${PIP[@]}" "${RUNTIME[@]}"

@@ -13,13 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from ._png import read_rgb_ids
+
 try:  # OpenCV decodes PNGs about 2x faster than Pillow.
     import cv2
 except ImportError:  # pragma: no cover - opencv ships with mmcv
     cv2 = None
 
 __all__ = [
-    'count_values', 'count_pairs', 'read_png', 'read_rgb_ids',
+    'count_values', 'count_pairs', 'count_pairs_by_image', 'read_png',
+    'read_rgb_ids',
     'dump_json_atomic', 'to_builtin'
 ]
 
@@ -83,6 +86,70 @@ def count_pairs(a: np.ndarray,
     return a_ids, b_ids, np.rint(counts).astype(np.int64)
 
 
+def count_pairs_by_image(a: np.ndarray,
+                         b: np.ndarray,
+                         starts: np.ndarray,
+                         check_ids: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                    np.ndarray]:
+    """:func:`count_pairs` for many images stored back to back.
+
+    Args:
+        a, b: 1-D id maps of all images concatenated, ids in ``[0, 2**24)``
+            (RGB-encoded panoptic ids).
+        starts: Offset of each image's first pixel (increasing, from 0;
+            fewer than ``2**16`` images).
+        check_ids: Verify the id range (skip it for decoded RGB maps, which
+            are in range by construction).
+
+    Returns:
+        ``(image index, a ids, b ids, counts)``, int64, sorted.
+    """
+    a = np.asarray(a).reshape(-1)
+    b = np.asarray(b).reshape(-1)
+    starts = np.asarray(starts, np.int64)
+    n = a.size
+    if a.shape != b.shape:
+        raise ValueError(f'count_pairs: shapes differ {a.shape} vs {b.shape}')
+    if len(starts) >= 2**16:
+        raise ValueError('count_pairs_by_image: at most 65535 images')
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty
+    if check_ids and max(int(a.max()), int(b.max())) >= 2**24:
+        raise ValueError('count_pairs_by_image: ids must be < 2**24')
+    change = np.empty(n, bool)
+    change[0] = True
+    np.not_equal(a[1:], a[:-1], out=change[1:])
+    change[1:] |= b[1:] != b[:-1]
+    change[starts] = True  # a run never crosses into the next image
+    run_starts = np.flatnonzero(change)
+    u64 = np.uint64
+    if run_starts.size * 4 > n:  # noisy maps: count pixels directly
+        sizes = np.diff(np.append(starts, n))
+        key = np.repeat(np.arange(len(starts), dtype=u64), sizes) << u64(48)
+        key |= a.astype(u64) << u64(24)
+        key |= b.astype(u64)
+        uniq, counts = np.unique(key, return_counts=True)
+    else:
+        lengths = np.diff(np.append(run_starts, n))
+        img = np.searchsorted(starts, run_starts, side='right') - 1
+        key = img.astype(u64) << u64(48)
+        key |= a[run_starts].astype(u64) << u64(24)
+        key |= b[run_starts].astype(u64)
+        order = np.argsort(key)
+        key = key[order]
+        first = np.empty(key.size, bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        first = np.flatnonzero(first)
+        uniq = key[first]
+        counts = np.add.reduceat(lengths[order], first)
+    mask = u64(0xFFFFFF)
+    return ((uniq >> u64(48)).astype(np.int64),
+            ((uniq >> u64(24)) & mask).astype(np.int64),
+            (uniq & mask).astype(np.int64), np.rint(counts).astype(np.int64))
+
+
 def _fits_u32(x: np.ndarray) -> bool:
     if x.dtype.kind == 'u' and x.dtype.itemsize <= 4:
         return True
@@ -113,35 +180,6 @@ def read_png(path: str) -> np.ndarray:
             return np.array(im)
     except OSError as err:  # pragma: no cover
         raise ValueError(f'Cannot decode image file: {path}') from err
-
-
-def read_rgb_ids(path: str) -> np.ndarray:
-    """Read a COCO-panoptic PNG and return ``R + 256 * G + 256**2 * B``.
-
-    Returns:
-        uint32 array of shape (H, W).
-    """
-    if cv2 is not None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'File not found: {path}')
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ValueError(f'Cannot decode image file: {path}')
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3,
-                                                                          4):
-            raise ValueError(f'Expected an 8-bit RGB(A) panoptic PNG, got '
-                             f'dtype {img.dtype} shape {img.shape}: {path}')
-        code = cv2.COLOR_BGR2RGBA if img.shape[2] == 3 else \
-            cv2.COLOR_BGRA2RGBA
-        rgba = cv2.cvtColor(img, code)
-        rgba[..., 3] = 0
-        # little-endian bytes R, G, B, 0 -> R + 256 G + 65536 B
-        return rgba.view('<u4')[..., 0]
-    img = read_png(path)  # pragma: no cover
-    if img.dtype != np.uint8 or img.ndim != 3:  # pragma: no cover
-        raise ValueError(f'Expected an 8-bit RGB panoptic PNG: {path}')
-    img = img[..., :3].astype(np.uint32)  # pragma: no cover
-    return img[..., 0] + (img[..., 1] << 8) + (img[..., 2] << 16)
 
 
 def to_builtin(obj: Any) -> Any:

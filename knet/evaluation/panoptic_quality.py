@@ -25,14 +25,15 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._utils import count_pairs, read_rgb_ids
+from ._png import decode_rgb_into, png_shape, read_png_bytes, rgb_to_ids
+from ._utils import count_pairs, count_pairs_by_image
 
 __all__ = [
     'OFFSET', 'VOID', 'PQStatCat', 'PQStat', 'pq_image_stats',
@@ -144,25 +145,47 @@ class PQStat:
         return {'pq': pq / n, 'sq': sq / n, 'rq': rq / n, 'n': n}, per_class
 
 
-def _segment_arrays(segments: Sequence[Mapping[str, Any]],
-                    with_area: bool) -> dict[str, np.ndarray]:
-    """segments_info list -> id/category/iscrowd(/area) arrays.
+class _Segments:
+    """``segments_info`` of many images as flat arrays.
 
-    Duplicate ids keep the last entry, as panopticapi's dict does.
+    Duplicate ids within an image keep the values of the *last* entry at the
+    position of the first, as panopticapi's ``{el['id']: el}`` dict does.
     """
-    by_id = {int(s['id']): s for s in segments}
-    segs = list(by_id.values())
-    out = {
-        'id': np.fromiter(by_id.keys(), np.int64, len(segs)),
-        'cat': np.fromiter((s['category_id'] for s in segs), np.int64,
-                           len(segs)),
-        'crowd': np.fromiter((s.get('iscrowd', 0) == 1 for s in segs), bool,
-                             len(segs)),
-    }
-    if with_area:
-        out['area'] = np.fromiter((s.get('area', -1) for s in segs),
-                                  np.float64, len(segs))
-    return out
+
+    def __init__(self, segment_lists: Sequence[Sequence[Mapping[str, Any]]],
+                 with_area: bool) -> None:
+        counts = [len(segments) for segments in segment_lists]
+        flat = [s for segments in segment_lists for s in segments]
+        img = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        ids = np.asarray([s['id'] for s in flat], np.int64)
+        if ids.size and np.unique((img << 32) ^ ids).size != ids.size:
+            # duplicate ids: the dict semantics, image by image (rare)
+            segment_lists = [list({int(s['id']): s
+                                   for s in segments}.values())
+                             for segments in segment_lists]
+            counts = [len(segments) for segments in segment_lists]
+            flat = [s for segments in segment_lists for s in segments]
+            img = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+            ids = np.asarray([s['id'] for s in flat], np.int64)
+        self.img = img
+        self.id = ids
+        self.cat = np.asarray([s['category_id'] for s in flat], np.int64)
+        self.crowd = np.asarray([s.get('iscrowd', 0) for s in flat]) == 1
+        self.area = np.asarray([s.get('area', -1) for s in flat],
+                               np.float64) if with_area else None
+        # (image, id) keys; ids outside [0, 2**32) can never be in a PNG
+        valid = (self.id >= 0) & (self.id < 2**32)
+        self.key = np.where(valid, (self.img << 32) | (self.id & 0xFFFFFFFF),
+                            -1 - np.arange(self.id.size))
+        self.order = np.argsort(self.key, kind='stable')
+        self.sorted_key = self.key[self.order]
+
+    def __len__(self) -> int:
+        return int(self.id.size)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """Index of the segment with each (image, id) key, -1 if none."""
+        return _lookup(self.sorted_key, self.order, keys)
 
 
 def _lookup(sorted_keys: np.ndarray, order: np.ndarray,
@@ -185,61 +208,80 @@ def _per_category(cats: np.ndarray,
         inv.reshape(-1), weights=weights, minlength=uniq.size)
 
 
-def _match_image(gt_ids: np.ndarray, pred_ids: np.ndarray,
-                 inter: np.ndarray,
-                 gt_segments: Sequence[Mapping[str, Any]],
-                 pred_segments: Sequence[Mapping[str, Any]],
-                 categories: Iterable[int], where: str) -> PQStat:
-    """panopticapi's per-image matching on a sparse contingency table."""
-    pred = _segment_arrays(pred_segments, with_area=False)
-    gt = _segment_arrays(gt_segments, with_area=True)
-    num_gt, num_pred = gt['id'].size, pred['id'].size
+def _first_error(img: np.ndarray, ids: np.ndarray,
+                 where: Callable[[int], str], message: str) -> KeyError:
+    """KeyError naming the first offending image and its segment ids."""
+    k = int(img.min())
+    bad = sorted(set(ids[img == k].tolist()))
+    return KeyError(f'{where(k)}: segment id(s) {bad} {message}')
+
+
+def _match_images(row_img: np.ndarray, gt_ids: np.ndarray,
+                  pred_ids: np.ndarray, inter: np.ndarray,
+                  gt_lists: Sequence[Sequence[Mapping[str, Any]]],
+                  pred_lists: Sequence[Sequence[Mapping[str, Any]]],
+                  categories: Iterable[int],
+                  where: Callable[[int], str]) -> PQStat:
+    """panopticapi's per-image matching, for many images at once.
+
+    ``(row_img, gt_ids, pred_ids, inter)`` are the images' sparse
+    contingency tables stacked (image index, GT id, predicted id, pixel
+    count); segments are keyed by ``(image, id)`` so that one set of array
+    operations serves the whole batch. ``where(k)`` names image k in errors.
+    """
+    gt = _Segments(gt_lists, with_area=True)
+    pred = _Segments(pred_lists, with_area=False)
+    row_img = np.asarray(row_img, np.int64)
+    gt_ids = np.asarray(gt_ids, np.int64)
+    pred_ids = np.asarray(pred_ids, np.int64)
+    inter = np.asarray(inter, np.float64)
+    for ids in (gt_ids, pred_ids):
+        if ids.size and (ids.min() < 0 or ids.max() >= 2**32):
+            raise ValueError(f'{where(0)}: segment ids must lie in '
+                             '[0, 2**32)')
+    num_gt, num_pred = len(gt), len(pred)
 
     # predicted areas from the PNG + sanity checks (panopticapi's errors)
-    png_pred, inv = np.unique(pred_ids, return_inverse=True)
-    png_area = np.bincount(inv.reshape(-1), weights=inter,
-                           minlength=png_pred.size)
-    p_order = np.argsort(pred['id'], kind='stable')
-    p_sorted = pred['id'][p_order]
-    png_to_json = _lookup(p_sorted, p_order, png_pred)
-    unknown = png_pred[(png_to_json < 0) & (png_pred != VOID)]
-    if unknown.size:
-        raise KeyError(f'{where}: segment id(s) {unknown.tolist()} are '
-                       'present in the PNG but not in the JSON '
-                       'segments_info')
-    pred_area = np.zeros(num_pred, np.float64)
-    present = png_to_json >= 0
-    pred_area[png_to_json[present]] = png_area[present]
+    p_idx = pred.find((row_img << 32) | pred_ids)
+    unknown = (p_idx < 0) & (pred_ids != VOID)
+    if unknown.any():
+        raise _first_error(row_img[unknown], pred_ids[unknown], where,
+                           'are present in the PNG but not in the JSON '
+                           'segments_info')
+    has_p = p_idx >= 0
+    pred_area = np.bincount(p_idx[has_p], weights=inter[has_p],
+                            minlength=num_pred)
     seen = np.zeros(num_pred, bool)
-    seen[png_to_json[present]] = True
+    seen[p_idx[has_p]] = True
     if not seen.all():
-        raise KeyError(f'{where}: segment id(s) {pred["id"][~seen].tolist()}'
-                       ' are in the JSON segments_info but not in the PNG')
-    cat_array = np.asarray(sorted(set(categories)), np.int64)
-    bad = ~np.isin(pred['cat'], cat_array)
+        raise _first_error(pred.img[~seen], pred.id[~seen], where,
+                           'are in the JSON segments_info but not in the '
+                           'PNG')
+    bad = ~np.isin(pred.cat, np.asarray(sorted(set(categories)), np.int64))
     if bad.any():
-        raise KeyError(f'{where}: segment id(s) {pred["id"][bad].tolist()} '
+        k = int(pred.img[bad].min())
+        sel = bad & (pred.img == k)
+        raise KeyError(f'{where(k)}: segment id(s) {pred.id[sel].tolist()} '
                        f'have unknown category_id(s) '
-                       f'{sorted(set(pred["cat"][bad].tolist()))}')
+                       f'{sorted(set(pred.cat[sel].tolist()))}')
 
     # gt side: JSON areas (as panopticapi), PNG counts only if 'area' missing
-    g_order = np.argsort(gt['id'], kind='stable')
-    g_idx = _lookup(gt['id'][g_order], g_order, gt_ids)
-    p_idx = _lookup(p_sorted, p_order, pred_ids)
-    gt_area = gt['area']
+    g_idx = gt.find((row_img << 32) | gt_ids)
+    gt_area = gt.area
     if (gt_area < 0).any():
-        png_gt_area = np.bincount(g_idx[g_idx >= 0], weights=inter[g_idx >= 0],
+        has_g = g_idx >= 0
+        png_gt_area = np.bincount(g_idx[has_g], weights=inter[has_g],
                                   minlength=num_gt)
         gt_area = np.where(gt_area < 0, png_gt_area, gt_area)
 
     # prediction area on GT VOID, per predicted segment
-    on_void = (gt_ids == VOID) & (p_idx >= 0)
+    on_void = (gt_ids == VOID) & has_p
     void_area = np.bincount(p_idx[on_void], weights=inter[on_void],
                             minlength=num_pred)
 
-    both = (g_idx >= 0) & (p_idx >= 0)
+    both = (g_idx >= 0) & has_p
     g, p, i = g_idx[both], p_idx[both], inter[both]
-    cand = ~gt['crowd'][g] & (gt['cat'][g] == pred['cat'][p])
+    cand = ~gt.crowd[g] & (gt.cat[g] == pred.cat[p])
     union = gt_area[g] + pred_area[p] - i - void_area[p]
     with np.errstate(divide='ignore', invalid='ignore'):
         iou = i / union
@@ -249,33 +291,40 @@ def _match_image(gt_ids: np.ndarray, pred_ids: np.ndarray,
     pred_matched = np.zeros(num_pred, bool)
     pred_matched[p[tp]] = True
 
-    # last crowd segment of each category (panopticapi's dict overwrite)
+    # last crowd segment of each (image, category): panopticapi's dict
     crowd_of_pred = np.full(num_pred, -1, np.int64)
-    crowd_idx = np.flatnonzero(gt['crowd'])
+    crowd_idx = np.flatnonzero(gt.crowd)
     if crowd_idx.size:
+        cat_values, cat_dense = np.unique(
+            np.concatenate([gt.cat, pred.cat]), return_inverse=True)
+        gt_cat = cat_dense[:num_gt]
+        pred_cat = cat_dense[num_gt:]
+        ncat = np.int64(cat_values.size)
         rev = crowd_idx[::-1]
-        crowd_cats, first = np.unique(gt['cat'][rev], return_index=True)
-        crowd_of_pred = _lookup(crowd_cats, rev[first], pred['cat'])
+        crowd_keys, first = np.unique(gt.img[rev] * ncat + gt_cat[rev],
+                                      return_index=True)
+        crowd_of_pred = _lookup(crowd_keys, rev[first],
+                                pred.img * ncat + pred_cat)
     on_crowd = (crowd_of_pred[p] == g)
     crowd_area = np.bincount(p[on_crowd], weights=i[on_crowd],
                              minlength=num_pred)
 
     stat = PQStat()
     if tp.any():
-        cats, iou_sum = _per_category(gt['cat'][g[tp]], iou[tp])
-        _, tp_cnt = _per_category(gt['cat'][g[tp]])
+        cats, iou_sum = _per_category(gt.cat[g[tp]], iou[tp])
+        _, tp_cnt = _per_category(gt.cat[g[tp]])
         stat.add(cats, iou_sum, tp_cnt, np.zeros_like(tp_cnt),
                  np.zeros_like(tp_cnt))
-    fn_mask = ~gt_matched & ~gt['crowd']
+    fn_mask = ~gt_matched & ~gt.crowd
     if fn_mask.any():
-        cats, cnt = _per_category(gt['cat'][fn_mask])
+        cats, cnt = _per_category(gt.cat[fn_mask])
         stat.add(cats, np.zeros(cats.size), np.zeros_like(cnt),
                  np.zeros_like(cnt), cnt)
     with np.errstate(divide='ignore', invalid='ignore'):
         ignored = (void_area + crowd_area) / pred_area > 0.5
     fp_mask = ~pred_matched & ~ignored
     if fp_mask.any():
-        cats, cnt = _per_category(pred['cat'][fp_mask])
+        cats, cnt = _per_category(pred.cat[fp_mask])
         stat.add(cats, np.zeros(cats.size), np.zeros_like(cnt), cnt,
                  np.zeros_like(cnt))
     return stat
@@ -309,25 +358,77 @@ def pq_image_stats(pan_gt: np.ndarray,
         raise ValueError(f'{where}: ground-truth shape {pan_gt.shape} != '
                          f'prediction shape {pan_pred.shape}')
     g, p, c = count_pairs(pan_gt, pan_pred)
-    return _match_image(g, p, c, gt_segments, pred_segments, categories,
-                        where)
+    return _match_images(np.zeros(g.size, np.int64), g, p, c, [gt_segments],
+                         [pred_segments], categories, lambda k: where)
 
 
-def _image_stats_from_files(gt_ann: Mapping[str, Any],
-                            pred_ann: Mapping[str, Any], gt_folder: str,
-                            pred_folder: str,
-                            categories: Iterable[int]) -> PQStat:
-    gt_file = os.path.join(gt_folder, gt_ann['file_name'])
-    pred_file = os.path.join(pred_folder, pred_ann['file_name'])
-    pan_gt = read_rgb_ids(gt_file)
-    pan_pred = read_rgb_ids(pred_file)
-    where = f'image {gt_ann["image_id"]!r} (prediction {pred_file})'
-    if pan_gt.shape != pan_pred.shape:
-        raise ValueError(f'{where}: prediction size {pan_pred.shape} differs '
-                         f'from ground truth {gt_file} size {pan_gt.shape}')
-    g, p, c = count_pairs(pan_gt, pan_pred)
-    return _match_image(g, p, c, gt_ann['segments_info'],
-                        pred_ann['segments_info'], categories, where)
+def _where(gt_ann: Mapping[str, Any], pred_file: str) -> str:
+    return f'image {gt_ann["image_id"]!r} (prediction {pred_file})'
+
+
+# pixels decoded and counted together: small images are grouped (numpy's
+# per-call overhead), the buffers stay cache-sized (~3 MB)
+_CHUNK_PIXELS = 1 << 18
+# images matched together: bounds the stacked contingency tables
+_BATCH = 512
+
+
+def _tables_from_files(pairs: Sequence[tuple], gt_folder: str,
+                       pred_folder: str
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                  np.ndarray]:
+    """Decode image pairs and count their (GT id, predicted id) pixels.
+
+    Images are decoded back to back into one buffer per side (up to
+    ``_CHUNK_PIXELS`` at a time) and counted in one pass, so that the cost
+    per image is the decoding, not numpy's per-call overhead.
+
+    Returns:
+        ``(image index in pairs, gt ids, pred ids, pixel counts)``.
+    """
+    items = []
+    for gt_ann, pred_ann in pairs:
+        gt_file = os.path.join(gt_folder, gt_ann['file_name'])
+        pred_file = os.path.join(pred_folder, pred_ann['file_name'])
+        gt_data = read_png_bytes(gt_file)
+        pred_data = read_png_bytes(pred_file)
+        gt_shape = png_shape(gt_data, gt_file)
+        pred_shape = png_shape(pred_data, pred_file)
+        if gt_shape != pred_shape:
+            raise ValueError(
+                f'{_where(gt_ann, pred_file)}: prediction size {pred_shape} '
+                f'differs from ground truth {gt_file} size {gt_shape}')
+        items.append((gt_data, pred_data, gt_shape[0] * gt_shape[1],
+                      gt_file, pred_file))
+    parts = []
+    first = 0
+    while first < len(items):
+        last, total = first, 0
+        while last < len(items) and (last == first or
+                                     total + items[last][2] <= _CHUNK_PIXELS):
+            total += items[last][2]
+            last += 1
+        gt_buf = np.empty(3 * total + 1, np.uint8)
+        pred_buf = np.empty(3 * total + 1, np.uint8)
+        starts = np.zeros(last - first, np.int64)
+        offset = 0
+        for k, (gt_data, pred_data, size, gt_file, pred_file) in enumerate(
+                items[first:last]):
+            starts[k] = offset
+            end = offset + size
+            decode_rgb_into(gt_data, gt_buf[3 * offset:3 * end], gt_file)
+            decode_rgb_into(pred_data, pred_buf[3 * offset:3 * end],
+                            pred_file)
+            offset = end
+        img, g, p, c = count_pairs_by_image(
+            rgb_to_ids(gt_buf, total), rgb_to_ids(pred_buf, total), starts,
+            check_ids=False)
+        parts.append((img + first, g, p, c))
+        first = last
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty
+    return tuple(np.concatenate(x) for x in zip(*parts))
 
 
 def pq_compute_single_core(proc_id: int,
@@ -339,25 +440,48 @@ def pq_compute_single_core(proc_id: int,
     """Accumulate PQ statistics over ``(gt_ann, pred_ann)`` pairs.
 
     Same signature as panopticapi's function (``proc_id`` is unused) plus
-    ``num_threads``: PNG decoding and the numpy work release the GIL, so a
-    few threads overlap them. Per-image results are summed in image order
-    whatever the thread count, so the numbers do not depend on it.
+    ``num_threads``: PNG decoding (libspng through ctypes) and the pixel
+    counting release the GIL, so threads run them in parallel on groups of
+    images; the matching then runs once per batch of images as array
+    operations. The numbers do not depend on the thread count.
     """
     del proc_id
     cat_ids = list(categories)
-
-    def one(pair: tuple) -> PQStat:
-        return _image_stats_from_files(pair[0], pair[1], gt_folder,
-                                       pred_folder, cat_ids)
-
+    annotation_set = list(annotation_set)
     pq_stat = PQStat()
-    if num_threads > 1 and len(annotation_set) > 1:
-        with ThreadPoolExecutor(max_workers=num_threads) as pool:
-            for stat in pool.map(one, annotation_set):
-                pq_stat += stat
-    else:
-        for pair in annotation_set:
-            pq_stat += one(pair)
+    pool = ThreadPoolExecutor(max_workers=num_threads) \
+        if num_threads > 1 and len(annotation_set) > 1 else None
+    try:
+        for start in range(0, len(annotation_set), _BATCH):
+            pairs = annotation_set[start:start + _BATCH]
+            if pool is None:
+                row_img, g, p, c = _tables_from_files(pairs, gt_folder,
+                                                      pred_folder)
+            else:  # a few groups per thread for balance
+                groups = np.array_split(
+                    np.arange(len(pairs)), min(len(pairs), 4 * num_threads))
+                bounds = [(int(x[0]), int(x[-1]) + 1) for x in groups]
+                parts = list(
+                    pool.map(
+                        lambda b: _tables_from_files(pairs[b[0]:b[1]],
+                                                     gt_folder, pred_folder),
+                        bounds))
+                row_img = np.concatenate(
+                    [part[0] + b[0] for part, b in zip(parts, bounds)])
+                g, p, c = (np.concatenate([part[i] for part in parts])
+                           for i in (1, 2, 3))
+
+            def where(k: int, pairs: Sequence[tuple] = pairs) -> str:
+                gt_ann, pred_ann = pairs[k]
+                return _where(gt_ann,
+                              os.path.join(pred_folder, pred_ann['file_name']))
+
+            pq_stat += _match_images(
+                row_img, g, p, c, [gt['segments_info'] for gt, _ in pairs],
+                [pred['segments_info'] for _, pred in pairs], cat_ids, where)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return pq_stat
 
 

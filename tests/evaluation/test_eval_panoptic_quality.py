@@ -240,6 +240,21 @@ def test_matches_panopticapi(coco_sets, nproc):
     assert one == four
 
 
+def test_batches_and_chunks_do_not_change_the_numbers(coco_sets,
+                                                     monkeypatch):
+    """Images matched in batches of 2 and decoded one or two at a time
+    (threads or not) still give panopticapi's numbers."""
+    from knet.evaluation import panoptic_quality
+    monkeypatch.setattr(panoptic_quality, '_BATCH', 2)
+    monkeypatch.setattr(panoptic_quality, '_CHUNK_PIXELS', 48 * 64 * 2)
+    paths = coco_sets[1]
+    files = (paths['gt_json'], paths['pred_json'], paths['gt_folder'],
+             paths['pred_folder'])
+    ref = panopticapi_compute(files)
+    for threads in (1, 3):
+        assert_same(pq_compute(*files, num_threads=threads), ref)
+
+
 def test_synthetic_data_exercises_crowd_and_void(coco_sets):
     gt = json.load(open(coco_sets[0]['gt_json']))
     crowd = sum(s['iscrowd'] for a in gt['annotations']

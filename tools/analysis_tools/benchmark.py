@@ -507,10 +507,12 @@ class Subject:
         self.result['params_m'] = self.result['params'] / 1e6
         # model inputs through the inferencer's own test pipeline
         with scope_of(self.scope):
-            _, data = next(
+            data = next(
                 iter(
                     self.inferencer.preprocess(
                         self.imgs, batch_size=len(self.imgs))))
+            if isinstance(data, tuple):  # DetInferencer: (inputs, data)
+                data = data[1]
             data = self.model.data_preprocessor(data, False)
         self.inputs = data['inputs']
         self.data_samples = data['data_samples']
@@ -811,13 +813,16 @@ def _versions() -> dict:
     return out
 
 
-def _quiet_mmengine() -> None:
+def _quiet_mmengine() -> Tuple[Any, int]:
     """Keep mmengine's chatter (paramwise optimizer options, frozen-param
-    warnings, registry fallbacks) off stdout, which carries the table."""
+    warnings, registry fallbacks) off stdout, which carries the table.
+    Returns the logger and its previous level."""
     import logging
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
+    level = logger.level
     logger.setLevel(logging.ERROR)
+    return logger, level
 
 
 def parse_cfg_options(items: Optional[List[str]]) -> Optional[dict]:
@@ -895,7 +900,14 @@ def main(argv=None) -> dict:
         except ImportError:  # pragma: no cover
             pass
     import knet  # noqa: F401  (registers K-Net; harmless for others)
-    _quiet_mmengine()
+    logger, level = _quiet_mmengine()
+    try:
+        return _run(args)
+    finally:
+        logger.setLevel(level)
+
+
+def _run(args) -> dict:
     height, width = args.input_size
     img = synthetic_image(height, width, args.seed)
     load_start = os.getloadavg() if hasattr(os, 'getloadavg') else None
