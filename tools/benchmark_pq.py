@@ -38,6 +38,7 @@ from eval_bootstrap import load
 dump_json_atomic = load('_utils').dump_json_atomic
 pq_compute = load('panoptic_quality').pq_compute
 make_coco_panoptic = load('synthetic').make_coco_panoptic
+png_backend = load('_png').png_backend
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,7 +102,7 @@ def _time_interleaved(methods: dict[str, Callable[[], Any]],
 
 def _decode_times(paths: dict, repeats: int) -> dict[str, float]:
     """Time to read every PNG once the panopticapi way (PIL, uint32) and
-    the knet way (OpenCV): a floor both implementations pay."""
+    the knet way (libspng, ids): a floor both implementations pay."""
     import numpy as np
     from PIL import Image
     read_rgb_ids = load('_utils').read_rgb_ids
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f'{n} images {args.height}x{args.width}, ~{args.num_segments} '
           f'segments each, {ncpu} CPUs; median of {args.repeats} runs')
     print('panopticapi default = pq_compute (one process per CPU); knet '
-          'default = pq_compute(nproc=1) with decoding threads')
+          'default = pq_compute(nproc=1) with decoding threads; PNG decoder: '
+          f'{png_backend()}')
     print(f'{"comparison":<26}{"panopticapi s":>14}{"knet s":>9}'
           f'{"ms/img ref":>12}{"ms/img knet":>13}{"speed-up":>10}')
     speedup = {}
@@ -215,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         'speedup': speedup,
         'max_abs_diff': diffs, 'pq_all': outs['knet_default']['All'],
+        'png_backend': png_backend(),
     }
     if args.json_out:
         dump_json_atomic(result, args.json_out)

@@ -9,6 +9,7 @@ predictions and write ``work_dirs/quickstart/summary.json``.
 """
 import argparse
 import json
+import numbers
 import os
 import os.path as osp
 import sys
@@ -75,8 +76,9 @@ def run_task(task: str, args) -> dict:
     metrics = runner.test()
     ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     draw_predictions(task, cfg, ckpt, args)
+    # mmseg's IoUMetric returns numpy float32 values (not Python floats)
     return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float))}, metric_key
+            if isinstance(v, numbers.Real)}, metric_key
 
 
 def _point_data_root(cfg, data_root: str) -> None:
@@ -116,7 +118,7 @@ def draw_predictions(task: str, cfg, ckpt: str, args) -> None:
         from mmdet.apis import DetInferencer
         inferencer = DetInferencer(model=cfg_path, weights=ckpt,
                                    device='cpu', show_progress=False)
-        vis = inferencer(files, return_vis=True, pred_score_thr=0.5,
+        vis = inferencer(files, return_vis=True, pred_score_thr=0.3,
                          no_save_pred=True)['visualization']
     import numpy as np
     for name, img in zip(names, vis):

@@ -380,15 +380,26 @@ def binary_masks(mask_logits: Tensor,
     return out[inverse]
 
 
-def instance_topk(cls_probs: Tensor, mask_logits: Tensor, img_meta: dict,
+def instance_topk(cls_probs: Tensor,
+                  mask_logits: Tensor,
+                  img_meta: dict,
                   max_per_img: int = 100,
-                  mask_thr: float = 0.5) -> InstanceData:
+                  mask_thr: float = 0.5,
+                  mask_score: bool = False) -> InstanceData:
     """Top-k (kernel, class) pairs of one image as instance predictions.
 
     A kernel may appear several times with different classes; the score is
-    the class probability; masks are binarised at ``mask_thr`` at the
+    the class probability (the original K-Net), or with ``mask_score`` the
+    class probability times the kernel's mean mask probability over its
+    foreground (``> mask_thr``), which ranks sharp masks above vague ones
+    (Mask2Former-style); masks are binarised at ``mask_thr`` at the
     original size; boxes are the tight boxes of the masks.
     """
+    if mask_score:
+        probs = mask_logits.sigmoid().flatten(1)
+        fg = (probs > mask_thr).to(probs.dtype)
+        quality = (probs * fg).sum(1) / fg.sum(1).clamp(min=1)
+        cls_probs = cls_probs * quality[:, None]
     num_classes = cls_probs.size(1)
     k = min(max_per_img, cls_probs.numel())
     scores, flat_idx = cls_probs.flatten().topk(k, sorted=True)

@@ -104,6 +104,26 @@ def test_instance_topk_repeats_kernels_with_different_labels():
     assert res.bboxes[2].tolist() == [0.0, 4.0, 8.0, 8.0]
 
 
+def test_instance_topk_mask_score_reranks_by_mask_confidence():
+    # kernel 0: class 0.9, foreground probs sigmoid(0)=0.5 is not > 0.5, so
+    # only the two pixels at logit ln(3) (p = 0.75) count: quality 0.75;
+    # kernel 1: class 0.8, all four pixels at p = 0.9: quality 0.9
+    cls = torch.tensor([[0.9], [0.8]])
+    masks = torch.zeros((2, 2, 2))
+    masks[0, 0] = torch.log(torch.tensor(3.0))
+    masks[1] = torch.log(torch.tensor(9.0))
+    plain = instance_topk(cls, masks, _meta(), max_per_img=2)
+    torch.testing.assert_close(plain.scores, torch.tensor([0.9, 0.8]))
+    res = instance_topk(cls, masks, _meta(), max_per_img=2, mask_score=True)
+    torch.testing.assert_close(res.scores, torch.tensor([0.72, 0.675]))
+    # kernel 1 (0.8 * 0.9) now ranks above kernel 0 (0.9 * 0.75)
+    assert res.masks[0].all() and not res.masks[1].all()
+    # a kernel without foreground scores 0
+    empty = instance_topk(cls, torch.full((2, 2, 2), -5.0), _meta(),
+                          max_per_img=2, mask_score=True)
+    assert empty.scores.tolist() == [0.0, 0.0]
+
+
 def test_rescale_masks_crops_padding_before_resizing():
     logits = torch.full((1, 4, 4), -10.0)
     logits[0, :2, :2] = 10.0  # the valid 8x8 region of a 16x16 pad

@@ -511,7 +511,7 @@ class Subject:
                 iter(
                     self.inferencer.preprocess(
                         self.imgs, batch_size=len(self.imgs))))
-            if isinstance(data, tuple):  # DetInferencer: (inputs, data)
+            if isinstance(data, (list, tuple)):  # DetInferencer: [inputs, data]
                 data = data[1]
             data = self.model.data_preprocessor(data, False)
         self.inputs = data['inputs']

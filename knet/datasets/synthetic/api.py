@@ -36,9 +36,9 @@ _UNIT = {task: task for task in TASKS}
 _UNIT['panoptic'] = 'coco'
 VIDEO_TASKS: tuple[str, ...] = ('step', 'ytvis', 'vspw')
 
-#: Default parameters per unit (all units together: ~15 s on 2 CPU cores).
+#: Default parameters per unit (all units together: ~25 s on 2 CPU cores).
 TASK_DEFAULTS: dict[str, dict] = {
-    'coco': dict(num_train=200, num_val=50, size=(128, 128)),
+    'coco': dict(num_train=1000, num_val=50, size=(128, 128)),
     'ade': dict(num_train=200, num_val=50, size=(128, 128)),
     'step': dict(num_train=6, num_val=3, num_frames=8, size=(128, 256)),
     'ytvis': dict(num_train=8, num_val=4, num_frames=8, size=(128, 128)),

@@ -39,7 +39,9 @@ class KernelIterHead(BaseModule):
         do_panoptic (bool): Panoptic output (else instance output).
         train_cfg (dict | list[dict]): ``assigner`` / ``sampler`` shared by
             every stage, or one dict per stage.
-        test_cfg (dict): ``max_per_img``, ``mask_thr`` and
+        test_cfg (dict): ``max_per_img``, ``mask_thr``, ``mask_score``
+            (instance output: multiply class scores by the mean foreground
+            mask probability; off in the original K-Net) and
             ``merge_stuff_thing`` (``overlap_thr``, ``instance_score_thr``,
             ``segment_id_start``).
     """
@@ -231,7 +233,8 @@ class KernelIterHead(BaseModule):
                         scaled[i],
                         img_meta,
                         max_per_img=cfg.get('max_per_img', 100),
-                        mask_thr=cfg.get('mask_thr', 0.5)))
+                        mask_thr=cfg.get('mask_thr', 0.5),
+                        mask_score=cfg.get('mask_score', False)))
         return results
 
     def _panoptic(self, cls_probs: Tensor, mask_logits: Tensor,
