@@ -60,7 +60,7 @@ if ! "$PY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev
 fi
 
 RUNTIME=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 scipy pycocotools
-         ftfy regex tqdm shapely terminaltables prettytable pyspng)
+         ftfy regex tqdm shapely terminaltables prettytable pyspng deflate)
 if ! has "${RUNTIME[@]}"; then
   log "installing the OpenMMLab stack"
   "${PIP[@]}" "${RUNTIME[@]}"
@@ -81,11 +81,15 @@ if ! "$PY" -c 'import panopticapi.evaluation' 2>/dev/null; then
   "${PIP[@]}" --no-deps panopticapi-lite
 fi
 
-# checked from / so that the source tree itself does not count as installed
+# checked from / so that the source tree itself does not count as installed;
+# with a C compiler the optional PNG extension (knet/evaluation/_fastpng.c,
+# faster PQ) must be built too
 if ! (cd / && "$PY" - "$ROOT") <<'EOF' 2>/dev/null
-import os, sys
+import os, shutil, sys
 import knet
 assert os.path.realpath(os.path.dirname(knet.__file__)).startswith(os.path.realpath(sys.argv[1]))
+if shutil.which('cc') and os.path.exists('/usr/include/zlib.h'):
+    import knet.evaluation._fastpng
 EOF
 then
   log "installing this project (editable)"

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._png import decode_rgb_into, png_shape, read_png_bytes, rgb_to_ids
+from ._png import decode_many_ids_into, png_shape, read_png_bytes
 from ._utils import count_pairs, count_pairs_by_image
 
 __all__ = [
@@ -373,18 +373,12 @@ _CHUNK_PIXELS = 1 << 18
 _BATCH = 512
 
 
-def _tables_from_files(pairs: Sequence[tuple], gt_folder: str,
-                       pred_folder: str
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                  np.ndarray]:
-    """Decode image pairs and count their (GT id, predicted id) pixels.
-
-    Images are decoded back to back into one buffer per side (up to
-    ``_CHUNK_PIXELS`` at a time) and counted in one pass, so that the cost
-    per image is the decoding, not numpy's per-call overhead.
+def _read_pairs(pairs: Sequence[tuple], gt_folder: str,
+                pred_folder: str) -> list[tuple]:
+    """Read the PNG pairs and check their headers and sizes.
 
     Returns:
-        ``(image index in pairs, gt ids, pred ids, pixel counts)``.
+        ``(gt bytes, pred bytes, pixels, gt file, pred file)`` per pair.
     """
     items = []
     for gt_ann, pred_ann in pairs:
@@ -400,6 +394,22 @@ def _tables_from_files(pairs: Sequence[tuple], gt_folder: str,
                 f'differs from ground truth {gt_file} size {gt_shape}')
         items.append((gt_data, pred_data, gt_shape[0] * gt_shape[1],
                       gt_file, pred_file))
+    return items
+
+
+def _tables_from_items(items: Sequence[tuple]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                  np.ndarray]:
+    """Decode image pairs (from :func:`_read_pairs`) and count their
+    (GT id, predicted id) pixels.
+
+    Images are decoded back to back into one buffer per side (up to
+    ``_CHUNK_PIXELS`` at a time) and counted in one pass, so that the cost
+    per image is the decoding, not numpy's per-call overhead.
+
+    Returns:
+        ``(image index in items, gt ids, pred ids, pixel counts)``.
+    """
     parts = []
     first = 0
     while first < len(items):
@@ -408,21 +418,17 @@ def _tables_from_files(pairs: Sequence[tuple], gt_folder: str,
                                      total + items[last][2] <= _CHUNK_PIXELS):
             total += items[last][2]
             last += 1
-        gt_buf = np.empty(3 * total + 1, np.uint8)
-        pred_buf = np.empty(3 * total + 1, np.uint8)
-        starts = np.zeros(last - first, np.int64)
-        offset = 0
-        for k, (gt_data, pred_data, size, gt_file, pred_file) in enumerate(
-                items[first:last]):
-            starts[k] = offset
-            end = offset + size
-            decode_rgb_into(gt_data, gt_buf[3 * offset:3 * end], gt_file)
-            decode_rgb_into(pred_data, pred_buf[3 * offset:3 * end],
-                            pred_file)
-            offset = end
-        img, g, p, c = count_pairs_by_image(
-            rgb_to_ids(gt_buf, total), rgb_to_ids(pred_buf, total), starts,
-            check_ids=False)
+        chunk = items[first:last]
+        sizes = [item[2] for item in chunk]
+        gt_ids = np.empty(total, np.uint32)
+        pred_ids = np.empty(total, np.uint32)
+        decode_many_ids_into([item[0] for item in chunk], sizes,
+                             [item[3] for item in chunk], gt_ids)
+        decode_many_ids_into([item[1] for item in chunk], sizes,
+                             [item[4] for item in chunk], pred_ids)
+        starts = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int64)
+        img, g, p, c = count_pairs_by_image(gt_ids, pred_ids, starts,
+                                            check_ids=False)
         parts.append((img + first, g, p, c))
         first = last
     if not parts:
@@ -440,10 +446,10 @@ def pq_compute_single_core(proc_id: int,
     """Accumulate PQ statistics over ``(gt_ann, pred_ann)`` pairs.
 
     Same signature as panopticapi's function (``proc_id`` is unused) plus
-    ``num_threads``: PNG decoding (libspng through ctypes) and the pixel
-    counting release the GIL, so threads run them in parallel on groups of
-    images; the matching then runs once per batch of images as array
-    operations. The numbers do not depend on the thread count.
+    ``num_threads``: PNG decoding (the ``_fastpng`` extension or libspng)
+    and the pixel counting release the GIL, so threads run them in parallel
+    on groups of images; the matching then runs once per batch of images
+    as array operations. The numbers do not depend on the thread count.
     """
     del proc_id
     cat_ids = list(categories)
@@ -454,18 +460,17 @@ def pq_compute_single_core(proc_id: int,
     try:
         for start in range(0, len(annotation_set), _BATCH):
             pairs = annotation_set[start:start + _BATCH]
+            # files are read here, decoded and counted in the threads
+            items = _read_pairs(pairs, gt_folder, pred_folder)
             if pool is None:
-                row_img, g, p, c = _tables_from_files(pairs, gt_folder,
-                                                      pred_folder)
+                row_img, g, p, c = _tables_from_items(items)
             else:  # a few groups per thread for balance
                 groups = np.array_split(
-                    np.arange(len(pairs)), min(len(pairs), 4 * num_threads))
+                    np.arange(len(items)), min(len(items), 4 * num_threads))
                 bounds = [(int(x[0]), int(x[-1]) + 1) for x in groups]
                 parts = list(
-                    pool.map(
-                        lambda b: _tables_from_files(pairs[b[0]:b[1]],
-                                                     gt_folder, pred_folder),
-                        bounds))
+                    pool.map(lambda b: _tables_from_items(items[b[0]:b[1]]),
+                             bounds))
                 row_img = np.concatenate(
                     [part[0] + b[0] for part, b in zip(parts, bounds)])
                 g, p, c = (np.concatenate([part[i] for part in parts])
