@@ -60,10 +60,18 @@ if ! "$PY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev
 fi
 
 RUNTIME=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 scipy pycocotools
-         ftfy regex tqdm shapely terminaltables prettytable pyspng deflate)
+         ftfy regex tqdm shapely terminaltables prettytable)
 if ! has "${RUNTIME[@]}"; then
   log "installing the OpenMMLab stack"
   "${PIP[@]}" "${RUNTIME[@]}"
+fi
+
+# fast PNG decoding for PQ (libspng, libdeflate); knet.evaluation falls back
+# to OpenCV / zlib without them, so an offline index without them only warns
+if ! has pyspng deflate; then
+  log "installing pyspng and deflate (fast PNG decoding for PQ)"
+  "${PIP[@]}" pyspng deflate \
+    || log "WARNING: pyspng/deflate not installed; PQ uses slower PNG decoding"
 fi
 
 # openmim: its own dependency 'opendatalab' pins old setuptools/requests and is
