@@ -32,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ._png import decode_many_ids_into, png_shape, read_png_bytes
+from ._png import decode_many_ids_into, png_shape, prepare, read_png_bytes
 from ._utils import count_pairs, count_pairs_by_image
+
+prepare()
 
 __all__ = [
     'OFFSET', 'VOID', 'PQStatCat', 'PQStat', 'pq_image_stats',
