@@ -246,11 +246,16 @@ static int decode_ids(const unsigned char *png, size_t size, uint32_t *out,
         } else {
             if (n_idat > 0) idat_done = 1;
             if (memcmp(type, "PLTE", 4) == 0) {
+                /* one palette, before the image data (else: not ours) */
+                if (plte != NULL || n_idat > 0) return E_UNSUPPORTED;
                 plte = type + 4;
                 plte_len = len;
             } else if (memcmp(type, "IEND", 4) == 0) {
                 seen_iend = 1;
                 break;
+            } else if (pos > 8 && type[0] >= 'A' && type[0] <= 'Z') {
+                /* another critical chunk (or a second IHDR) */
+                return E_UNSUPPORTED;
             }
         }
         pos += (size_t)len + 12;

@@ -28,6 +28,7 @@ import ctypes
 import functools
 import glob
 import importlib
+import importlib.machinery
 import os
 import struct
 import threading
@@ -304,9 +305,11 @@ def _libdeflate_addresses() -> tuple[tuple[int, int, int], str] | None:
     paths = []
     try:
         import deflate  # the wheel links libdeflate in and exports it
+        suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
         paths += sorted(
-            glob.glob(os.path.join(os.path.dirname(deflate.__file__),
-                                   '_deflate*')))
+            p for p in glob.glob(
+                os.path.join(os.path.dirname(deflate.__file__), '_deflate*'))
+            if p.endswith(suffixes))
     except ImportError:
         pass
     paths.append('libdeflate.so.0')  # e.g. Debian's libdeflate0

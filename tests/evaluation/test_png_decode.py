@@ -307,6 +307,18 @@ def test_fast_palette_and_unsupported_layouts(fast):
     bad = _assemble([(b'IHDR', ihdr), (b'PLTE', plte),
                      (b'IDAT', zlib.compress(rows_bad)), (b'IEND', b'')])
     assert fast.decode_ids(bad, out) == 6
+    # palette after the image data, two palettes, an unknown critical
+    # chunk: left to the general decoders (status 2)
+    idat = (b'IDAT', zlib.compress(rows))
+    for layout in ([(b'IHDR', ihdr), idat, (b'PLTE', plte)],
+                   [(b'IHDR', ihdr), (b'PLTE', plte), (b'PLTE', plte), idat],
+                   [(b'IHDR', ihdr), (b'PLTE', plte), (b'ABCD', b''), idat]):
+        data = _assemble(layout + [(b'IEND', b'')])
+        assert fast.decode_ids(data, out) == 2
+    # ancillary chunks are skipped
+    data = _assemble([(b'IHDR', ihdr), (b'PLTE', plte), (b'tEXt', b'a\0b'),
+                      idat, (b'IEND', b'')])
+    assert fast.decode_ids(data, out) == 0
     # interlaced / 16-bit: left to the general decoders (status 2)
     for depth, interlace in ((8, 1), (16, 0)):
         head = struct.pack('>IIBBBBB', 4, 2, depth, 2, 0, 0, interlace)
