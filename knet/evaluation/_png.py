@@ -182,7 +182,7 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
             struct.pack('>I', zlib.crc32(kind + body)))
 
 
-def _filter_rows(pixels: np.ndarray, filters: list[int]) -> bytes:
+def _filter_rows(pixels: np.ndarray, filters: Sequence[int]) -> bytes:
     """PNG scanlines of an (H, W, C) uint8 image, row k filtered with
     ``filters[k % len(filters)]`` (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth).
 
@@ -217,7 +217,7 @@ def _filter_rows(pixels: np.ndarray, filters: list[int]) -> bytes:
     return bytes(out)
 
 
-def encode_png(pixels: np.ndarray, filters: list[int] = (0, ),
+def encode_png(pixels: np.ndarray, filters: Sequence[int] = (0, ),
                idat_size: int | None = None) -> bytes:
     """A PNG of an (H, W, 3|4) uint8 image with the given row filters, the
     stream split into IDAT chunks of ``idat_size`` bytes (default: one)."""
