@@ -2,6 +2,9 @@
 # `mim train mmdet CFG` and `python tools/train.py CFG` need no PYTHONPATH.
 default_scope = 'mmdet'
 custom_imports = dict(imports=['knet'], allow_failed_imports=False)
+# K-Net's Runner: start-up checks (data, class counts, checkpoints), see
+# knet/engine/runner.py; every entry point (tools/, mim, launchers) uses it
+runner_type = 'KNetRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
