@@ -4,11 +4,16 @@
 draw the panoptic, instance or semantic result.
 
     python tools/demo.py INPUT CONFIG CHECKPOINT --out OUT [--score-thr 0.3]
+                         [--allow-partial]
 
 INPUT is an image file, a folder of images (video frames included, read in
 name order) or a video file (.mp4/.avi/...). Overlays go to OUT/vis/, raw
-predictions to OUT/preds/ (det) or OUT/pred/ (seg); a short summary is
-printed per image.
+predictions to OUT/preds/NAME.json (det: mmdet's DetInferencer format,
+labels, scores, boxes, RLE masks; panoptic models also
+OUT/preds/NAME_panoptic_seg.png, COCO-panoptic RGB ids) or OUT/pred/NAME.png
+(seg: class index per pixel); a short summary is printed per image.
+A checkpoint that does not fit the config's model stops the demo with the
+list of differences; --allow-partial runs it anyway.
 """
 import argparse
 import os
@@ -42,7 +47,19 @@ def parse_args(argv=None):
         type=int,
         default=0,
         help='only the first N frames of a video (0: all)')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='run even if the checkpoint does not fit the model (missing / '
+        'unexpected / mis-shaped keys keep their initial weights)')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='load checkpoints with full pickle (runs code in the file: '
+        'trusted files only); same as KNET_UNSAFE_LOAD=1')
     args = parser.parse_args(argv)
+    if args.unsafe_load:  # every rank parses its args; children inherit
+        os.environ['KNET_UNSAFE_LOAD'] = '1'
     for path, what in ((args.input, 'input'), (args.config, 'config'),
                        (args.checkpoint, 'checkpoint')):
         if not osp.exists(path):
@@ -109,45 +126,102 @@ def _summarise_seg(sample, classes) -> str:
                      for i in order[:6])
 
 
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(
+        prefix='.' + osp.basename(path) + '.', dir=osp.dirname(path))
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _png_bytes(array) -> bytes:
+    import cv2
+    ok, buf = cv2.imencode('.png', array)
+    if not ok:
+        raise OSError('cannot encode a PNG')
+    return buf.tobytes()
+
+
+def save_seg_pred(sample, path: str, out_dir: str) -> str:
+    """``OUT/pred/NAME.png``: the class index of every pixel."""
+    import numpy as np
+    seg = sample.pred_sem_seg.data[0].cpu().numpy()
+    dtype = np.uint8 if seg.max(initial=0) < 256 else np.uint16
+    out = osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '.png')
+    _write_atomic(out, _png_bytes(seg.astype(dtype)))
+    return out
+
+
+def save_det_pred(inferencer, sample, path: str, out_dir: str) -> str:
+    """``OUT/preds/NAME.json`` (+ ``NAME_panoptic_seg.png``) in the
+    format of mmdet's DetInferencer."""
+    import json
+    stem = osp.splitext(osp.basename(path))[0]
+    result = inferencer.pred2dict(sample.clone(), pred_out_dir='')
+    pan = result.pop('panoptic_seg', None)
+    if pan is not None:
+        pan_path = osp.join(out_dir, stem + '_panoptic_seg.png')
+        _write_atomic(pan_path, _png_bytes(pan[:, :, ::-1]))  # RGB -> BGR
+        result['panoptic_seg_path'] = pan_path
+    out = osp.join(out_dir, stem + '.json')
+    _write_atomic(out, json.dumps(result).encode())
+    return out
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmengine.config import Config
 
     import knet  # noqa: F401
+    from knet.engine.checkpoint_match import (CheckpointMismatchError,
+                                              build_checked_inferencer)
     cfg = Config.fromfile(args.config)
-    os.makedirs(args.out, exist_ok=True)
+    is_seg = cfg.get('default_scope') == 'mmseg'
+    extra = {} if is_seg else dict(show_progress=True)
+    try:
+        inferencer = build_checked_inferencer(
+            args.config, args.checkpoint, args.device,
+            allow_partial=args.allow_partial, **extra)
+    except CheckpointMismatchError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    pred_dir = osp.join(args.out, 'pred' if is_seg else 'preds')
+    os.makedirs(pred_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         files = collect_inputs(args.input, tmp, args.max_frames)
         print(f'{len(files)} image(s) from {args.input}', file=sys.stderr)
-        if cfg.get('default_scope') == 'mmseg':
-            from mmseg.apis import MMSegInferencer
-            inferencer = MMSegInferencer(
-                model=args.config, weights=args.checkpoint,
-                device=args.device)
+        if is_seg:
             classes = inferencer.model.dataset_meta['classes']
             result = inferencer(
                 files, out_dir=args.out, return_datasamples=True)
             samples = result if isinstance(result, list) else [result]
             lines = [_summarise_seg(s, classes) for s in samples]
+            for path, sample in zip(files, samples):
+                save_seg_pred(sample, path, pred_dir)
         else:
-            from mmdet.apis import DetInferencer
-            inferencer = DetInferencer(
-                model=args.config, weights=args.checkpoint,
-                device=args.device, show_progress=True)
             classes = inferencer.model.dataset_meta['classes']
             result = inferencer(
                 files,
                 out_dir=args.out,
                 pred_score_thr=args.score_thr,
                 return_datasamples=True,
-                no_save_pred=False)
+                no_save_pred=True)
+            samples = result['predictions']
             lines = [
-                _summarise_det(s, classes, args.score_thr)
-                for s in result['predictions']
+                _summarise_det(s, classes, args.score_thr) for s in samples
             ]
+            for path, sample in zip(files, samples):
+                save_det_pred(inferencer, sample, path, pred_dir)
     for path, line in zip(files, lines):
         print(f'{osp.basename(path)}: {line}')
-    print(f'overlays written to {osp.join(args.out, "vis")}')
+    print(f'overlays written to {osp.abspath(osp.join(args.out, "vis"))}')
+    print(f'raw predictions written to {osp.abspath(pred_dir)}')
     return 0
 
 

@@ -16,6 +16,21 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+# mmdet 2.x train arguments (--resume-from, --load-from, --seed, ...) are
+# translated to tools/train.py's (knet.engine.launch.translate_train_argv)
+EXTRA=("${@:3}")
+for arg in "${EXTRA[@]}"; do
+  case "$arg" in
+    --resume-from|--resume-from=*|--load-from|--load-from=*|--seed|--seed=*|--deterministic|--gpus|--gpus=*|--gpu-ids|--gpu-id|--no-validate)
+      TRANSLATED=$("$PYTHON" "$(dirname "$0")/../knet/engine/launch.py" \
+        train-args "$CONFIG" "${EXTRA[@]}") || exit $?
+      EXTRA=()
+      if [ -n "$TRANSLATED" ]; then mapfile -t EXTRA <<< "$TRANSLATED"; fi
+      echo "[$(basename "$0")] translated arguments: ${EXTRA[*]}" >&2
+      break ;;
+  esac
+done
+
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
@@ -24,4 +39,4 @@ exec "$PYTHON" -m torch.distributed.run \
     --master_port="$PORT" \
     "$(dirname "$0")/train.py" \
     "$CONFIG" \
-    --launcher pytorch "${@:3}"
+    --launcher pytorch "${EXTRA[@]}"

@@ -2,7 +2,7 @@
 """STQ on VIP-Seg.
 
     python tools/eval_dstq_vipseg.py PRED_DIR VIPSEG_ROOT \
-        [--split val] [--json OUT]
+        [--split val] [--protocol official|videoknet] [--json OUT]
 
 Printed scores are percent; --json writes fractions in [0, 1] (atomically).
 See --help for the folder layout and options.

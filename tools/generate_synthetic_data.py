@@ -10,7 +10,10 @@ Examples::
 
 Tasks whose meta.json records the same parameters are skipped; a changed
 parameter, a corrupt meta.json or a missing file regenerates the task;
-``--force`` always regenerates.
+``--force`` always regenerates; ``--if-missing`` keeps any complete folder
+(whatever its parameters), as the start-up check of every training does.
+Several concurrent runs on one folder are safe: one writes (under
+``<out>/.<task>.lock``), the others wait and report ``skipped``.
 """
 from __future__ import annotations
 
@@ -41,6 +44,10 @@ def _import_synthetic() -> types.ModuleType:
         stub = types.ModuleType('knet')
         stub.__path__ = [pkg_dir]
         sys.modules['knet'] = stub
+        # knet/datasets/__init__ registers the start-up data check (mmengine)
+        datasets = types.ModuleType('knet.datasets')
+        datasets.__path__ = [osp.join(pkg_dir, 'datasets')]
+        sys.modules['knet.datasets'] = datasets
     import knet.datasets.synthetic as synthetic
     return synthetic
 
@@ -73,6 +80,10 @@ def parse_args(argv: list[str] | None,
     p.add_argument('--stuff-classes', nargs='+', help='stuff class subset')
     p.add_argument(
         '--force', action='store_true', help='regenerate even if up to date')
+    p.add_argument(
+        '--if-missing',
+        action='store_true',
+        help='keep a complete folder made with other parameters')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p.parse_args(argv)
 
@@ -102,16 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         task_params = dict(params)
         if task not in synthetic.VIDEO_TASKS:
             task_params.pop('num_frames', None)
-        fresh = args.force or not synthetic.is_up_to_date(
-            task, args.out, args.seed, **task_params)
         start = time.perf_counter()
         try:
-            synthetic.generate(
+            _, fresh = synthetic.generate_with_status(
                 task,
                 args.out,
                 args.seed,
                 force=args.force,
                 progress=not args.quiet,
+                keep_complete=args.if_missing,
                 **task_params)
         except (FileExistsError, ValueError) as err:
             print(f'error: {task}: {err}', file=sys.stderr)

@@ -66,12 +66,11 @@ if ! has "${RUNTIME[@]}"; then
   "${PIP[@]}" "${RUNTIME[@]}"
 fi
 
-# fast PNG decoding for PQ (libspng, libdeflate); knet.evaluation falls back
-# to OpenCV / zlib without them, so an offline index without them only warns
-if ! has pyspng deflate; then
-  log "installing pyspng and deflate (fast PNG decoding for PQ)"
-  "${PIP[@]}" pyspng deflate \
-    || log "WARNING: pyspng/deflate not installed; PQ uses slower PNG decoding"
+# COCO panoptic quality (knet.evaluation.panoptic_quality): hotcoco, a Rust
+# wheel whose only dependency is numpy
+if ! has hotcoco==1.3.0; then
+  log "installing hotcoco 1.3.0 (panoptic quality)"
+  "${PIP[@]}" hotcoco==1.3.0
 fi
 
 # openmim: its own dependency 'opendatalab' pins old setuptools/requests and is
@@ -89,15 +88,11 @@ if ! "$PY" -c 'import panopticapi.evaluation' 2>/dev/null; then
   "${PIP[@]}" --no-deps panopticapi-lite
 fi
 
-# checked from / so that the source tree itself does not count as installed;
-# with a C compiler the optional PNG extension (knet/evaluation/_fastpng.c,
-# faster PQ) must be built too
+# checked from / so that the source tree itself does not count as installed
 if ! (cd / && "$PY" - "$ROOT") <<'EOF' 2>/dev/null
-import os, shutil, sys
+import os, sys
 import knet
 assert os.path.realpath(os.path.dirname(knet.__file__)).startswith(os.path.realpath(sys.argv[1]))
-if shutil.which('cc') and os.path.exists('/usr/include/zlib.h'):
-    import knet.evaluation._fastpng
 EOF
 then
   log "installing this project (editable)"

@@ -16,6 +16,21 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
+
+# mmdet 2.x train arguments (--resume-from, --load-from, --seed, ...) are
+# translated to tools/train.py's (knet.engine.launch.translate_train_argv)
+EXTRA=("${@:5}")
+for arg in "${EXTRA[@]}"; do
+  case "$arg" in
+    --resume-from|--resume-from=*|--load-from|--load-from=*|--seed|--seed=*|--deterministic|--gpus|--gpus=*|--gpu-ids|--gpu-id|--no-validate)
+      TRANSLATED=$("$PYTHON" "$(dirname "$0")/../knet/engine/launch.py" \
+        train-args "$CONFIG" "${EXTRA[@]}") || exit $?
+      EXTRA=()
+      if [ -n "$TRANSLATED" ]; then mapfile -t EXTRA <<< "$TRANSLATED"; fi
+      echo "[$(basename "$0")] translated arguments: ${EXTRA[*]}" >&2
+      break ;;
+  esac
+done
 GRES_ARGS=()
 if [ "${GPUS_PER_NODE}" -gt 0 ]; then GRES_ARGS=(--gres="gpu:${GPUS_PER_NODE}"); fi
 
@@ -29,4 +44,4 @@ srun -p "${PARTITION}" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
     "$PYTHON" -u "$(dirname "$0")/train.py" "${CONFIG}" \
-    --work-dir="${WORK_DIR}" --launcher="slurm" "${@:5}"
+    --work-dir="${WORK_DIR}" --launcher="slurm" "${EXTRA[@]}"

@@ -5,6 +5,14 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
                          [--show-dir DIR] [--cfg-options k=v ...]
                          [--launcher {none,pytorch,slurm,mpi}]
+                         [--allow-partial]
+                         [--eval M ...] [--eval-options k=v ...]
+                         [--format-only]   (mmdet 2.x forms, mapped)
+
+A checkpoint that does not fit the config's model (missing, unexpected or
+mis-shaped keys) stops the test with the list of differences;
+``--allow-partial`` evaluates it anyway. ``--show-dir DIR`` paints every
+test image into DIR.
 """
 import argparse
 import os
@@ -22,7 +30,15 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out', help='dump the raw predictions to this pickle file')
     parser.add_argument(
-        '--show-dir', help='save painted predictions to this folder')
+        '--show-dir',
+        help='paint every test image into this folder (relative to the '
+        'current directory)')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='evaluate even if the checkpoint does not fit the model '
+        '(missing / unexpected / mis-shaped keys keep their initial '
+        'weights); same as --cfg-options allow_partial_checkpoint=True')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -34,7 +50,35 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    # mmdet 2.x / mmseg 0.x flags of the original K-Net README, mapped onto
+    # test_evaluator (knet.engine.launch.legacy_eval_options)
+    parser.add_argument(
+        '--eval',
+        nargs='+',
+        help='2.x form: the metric (bbox, segm, pq, mIoU) must be the one '
+        'of the config\'s test_evaluator; bbox/segm select CocoMetric '
+        'metrics, mIoU/mDice/mFscore IoUMetric ones')
+    parser.add_argument(
+        '--eval-options',
+        '--options',
+        nargs='+',
+        action=DictAction,
+        help='2.x form: test_evaluator.<key>=<value> (jsonfile_prefix -> '
+        'outfile_prefix, imgfile_prefix -> output_dir)')
+    parser.add_argument(
+        '--format-only',
+        action='store_true',
+        help='write submission files only (test_evaluator.format_only=True;'
+        ' to <work_dir>/results* unless --eval-options '
+        'jsonfile_prefix=PREFIX)')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='load checkpoints with full pickle (runs code in the file: '
+        'trusted files only); same as KNET_UNSAFE_LOAD=1')
     args = parser.parse_args(argv)
+    if args.unsafe_load:  # every rank parses its args; children inherit
+        os.environ['KNET_UNSAFE_LOAD'] = '1'
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
@@ -52,10 +96,9 @@ def _enable_visualization(cfg, show_dir: str) -> None:
         raise KeyError('--show-dir needs default_hooks.visualization in the '
                        'config')
     hook['draw'] = True
-    if cfg.get('default_scope') == 'mmseg':
-        cfg.visualizer['save_dir'] = show_dir
-    else:
-        hook['test_out_dir'] = osp.abspath(show_dir)
+    # K-Net's hooks paint every image into exactly this folder
+    # (knet/visualization/hooks.py)
+    hook['test_out_dir'] = osp.abspath(show_dir)
 
 
 def main(argv=None) -> int:
@@ -66,11 +109,27 @@ def main(argv=None) -> int:
 
     import knet  # noqa: F401
     from knet.engine import configure_launcher, default_work_dir
+    from knet.engine.launch import legacy_eval_options, merge_cfg_options
     cfg = Config.fromfile(args.config)
+    notes = []
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        # also maps 2.x keys (data.test.*) and moves datasets on data_root=
+        notes += merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = args.work_dir or default_work_dir(cfg, args.config)
+    if args.eval or args.eval_options or args.format_only:
+        try:
+            options, eval_notes = legacy_eval_options(
+                cfg, args.eval, args.eval_options, args.format_only,
+                cfg.work_dir)
+        except ValueError as err:
+            raise SystemExit(f'tools/test.py: {err}') from None
+        cfg.merge_from_dict(options)
+        notes += eval_notes
+    for note in notes:
+        print(f'[tools/test.py] {note}', file=sys.stderr)
     cfg.load_from = args.checkpoint
+    if args.allow_partial:
+        cfg.allow_partial_checkpoint = True
     if args.show_dir:
         _enable_visualization(cfg, args.show_dir)
     configure_launcher(cfg, args.launcher)

@@ -46,7 +46,14 @@ def parse_args(argv=None):
         help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='load checkpoints with full pickle (runs code in the file: '
+        'trusted files only); same as KNET_UNSAFE_LOAD=1')
     args = parser.parse_args(argv)
+    if args.unsafe_load:  # every rank parses its args; children inherit
+        os.environ['KNET_UNSAFE_LOAD'] = '1'
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
@@ -61,7 +68,10 @@ def build_cfg(args):
     from knet.engine import configure_launcher, default_work_dir, enable_amp
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        # also maps 2.x keys (data.train.*) and moves datasets on data_root=
+        from knet.engine.launch import merge_cfg_options
+        for note in merge_cfg_options(cfg, args.cfg_options):
+            print(f'[tools/train.py] {note}', file=sys.stderr)
     cfg.work_dir = args.work_dir or default_work_dir(cfg, args.config)
     if args.amp:
         enable_amp(cfg)

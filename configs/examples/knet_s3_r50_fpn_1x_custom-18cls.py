@@ -1,6 +1,12 @@
 # K-Net instance segmentation on your own COCO-format dataset with 18
 # classes: only class counts, names and paths change (README, "Training on
 # your own data"). Tested by tests/configs/test_custom_dataset.py.
+# The backbone starts from torchvision's ImageNet ResNet-50
+# (init_cfg checkpoint='torchvision://resnet50', inherited): that needs
+# torchvision and the network on first use. Without them, pass
+# --cfg-options model.backbone.init_cfg.checkpoint=/path/to/resnet50.pth
+# (a downloaded copy) or model.backbone.init_cfg=None (from scratch).
+# Every class count below is checked against metainfo at start-up.
 _base_ = ['../det/knet/knet_s3_r50_fpn_1x_coco.py']
 
 classes = ('c00', 'c01', 'c02', 'c03', 'c04', 'c05', 'c06', 'c07', 'c08',

@@ -7,6 +7,9 @@ num_classes = 11
 channels = 64
 norm_cfg = dict(type='BN', requires_grad=True)
 data_root = 'data/synthetic/ade/'
+# Generated at start-up when missing, into a data_root folder named 'ade'
+# (knet/datasets/data_checks.py; DATASET.md, 'Built-in synthetic data')
+synthetic_data = dict(task='ade', seed=0)
 metainfo = dict(
     classes=('sky', 'wall', 'ground', 'grass', 'water', 'disk', 'square',
              'triangle', 'ring', 'cross', 'star'),
@@ -154,7 +157,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='KNetCheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

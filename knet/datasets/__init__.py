@@ -1,2 +1,10 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
-"""K-Net datasets; :mod:`knet.datasets.synthetic` makes the built-in data."""
+"""K-Net datasets: :mod:`knet.datasets.synthetic` makes the built-in data;
+:mod:`knet.datasets.data_checks` is the start-up data check of every run
+(synthetic data generated when missing, real data checked up front)."""
+from . import data_checks  # noqa: F401  (registers the start-up check)
+from .data_checks import AnnotationFileError, DataCheckError, MissingDataError
+
+__all__ = [
+    'AnnotationFileError', 'DataCheckError', 'MissingDataError', 'data_checks'
+]

@@ -46,6 +46,85 @@ class KNetRunner(Runner):
         run_startup_checks(cfg)
         return super().from_cfg(cfg)
 
+    def load_or_resume(self) -> None:
+        """``--resume`` without a path: resume from the newest readable
+        checkpoint (see :mod:`knet.engine.checkpoint_resume`)."""
+        if not self._has_loaded and self._resume and self._load_from is None:
+            from .checkpoint_resume import find_resume_checkpoint
+            found = find_resume_checkpoint(self.work_dir, self.logger)
+            if found is None:
+                self.logger.info(f'--resume: no checkpoint in {self.work_dir}'
+                                 '; training starts from scratch')
+                return
+            self.logger.info(f'resuming from {found}')
+            self._load_from = found
+        super().load_or_resume()
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """mmengine's ``resume``; errors name the checkpoint file."""
+        from knet.utils.checkpoint_compat import (CorruptCheckpointError,
+                                                  UnsafeCheckpointError)
+        try:
+            super().resume(filename, *args, **kwargs)
+        except (CorruptCheckpointError, UnsafeCheckpointError,
+                FileNotFoundError):
+            raise
+        except (KeyError, ValueError, RuntimeError, TypeError) as err:
+            from .checkpoint_resume import resume_error
+            raise resume_error(filename, err) from err
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location='cpu',
+                        strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]):
+        """mmengine's ``load_checkpoint`` that refuses, in test / val runs,
+        a checkpoint that does not fit the model (see
+        :mod:`knet.engine.checkpoint_match`); training logs a summary."""
+        from mmengine.model import is_model_wrapper
+        from mmengine.runner.base_loop import BaseLoop
+        from mmengine.runner.checkpoint import (_load_checkpoint,
+                                                _load_checkpoint_to_model)
+
+        from .checkpoint_match import (ALLOW_PARTIAL_KEY,
+                                       check_checkpoint_matches)
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) \
+            else self.model
+        training = isinstance(self._train_loop, BaseLoop)
+        check_checkpoint_matches(
+            model, checkpoint, filename,
+            allow_partial=strict is False and (
+                training or bool(self.cfg.get(ALLOW_PARTIAL_KEY, False))),
+            config=getattr(self.cfg, 'filename', None),
+            revise_keys=revise_keys)
+        checkpoint = _load_checkpoint_to_model(
+            model, checkpoint, strict, revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+
+_CURRENT_FROM_CFG = Runner.__dict__['from_cfg'].__func__
+_MMENGINE_FROM_CFG = getattr(_CURRENT_FROM_CFG, '_knet_original',
+                             _CURRENT_FROM_CFG)
+
+
+def _from_cfg_honouring_runner_type(cls, cfg):
+    """``Runner.from_cfg`` that builds ``cfg.runner_type`` when it names a
+    KNetRunner: mmseg's tools/test.py (``mim test mmseg``) calls
+    ``Runner.from_cfg`` directly and would skip K-Net's checks."""
+    runner_type = cfg.get('runner_type') if hasattr(cfg, 'get') else None
+    if cls is Runner and isinstance(runner_type, str):
+        target = RUNNERS.get(runner_type)
+        if isinstance(target, type) and issubclass(target, KNetRunner):
+            return target.from_cfg(cfg)
+    return _MMENGINE_FROM_CFG(cls, cfg)
+
+
+_from_cfg_honouring_runner_type._knet_original = _MMENGINE_FROM_CFG
+Runner.from_cfg = classmethod(_from_cfg_honouring_runner_type)
 
 __all__ = ['KNetRunner', 'STARTUP_CHECKS', 'register_startup_check',
            'run_startup_checks']

@@ -1,9 +1,9 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
 """Evaluation: image PQ, video STQ / VPQ, YouTube-VIS AP.
 
-* :func:`pq_compute` - COCO panoptic quality with panopticapi's numbers
-  (vectorised, ``nproc``); :func:`pq_image_stats` + :class:`PQStat` for
-  in-memory use.
+* :func:`pq_compute` - COCO panoptic quality with panopticapi's numbers,
+  computed by hotcoco (PNG headers checked first, errors name the files);
+  :func:`pq_image_stats` + :class:`PQStat` for in-memory use.
 * :class:`STQuality` - STQ as deeplab2's numpy ``STQuality``.
 * :class:`VideoPanopticQuality` - VPQ over windows of k frames.
 * :func:`evaluate_stq` / :func:`evaluate_vpq` - folder-level evaluation used
@@ -16,9 +16,7 @@ The numpy modules do not need torch / mmengine; only ``metrics`` does (it is
 skipped when OpenMMLab is not installed).
 """
 from .panoptic_quality import (OFFSET, VOID, PQStat, PQStatCat, id2rgb,
-                               pq_compute, pq_compute_multi_core,
-                               pq_compute_single_core, pq_image_stats,
-                               pq_results, rgb2id)
+                               pq_compute, pq_image_stats, pq_results, rgb2id)
 from .stq import STQFrameStats, STQuality, stq_frame_stats
 from .video_eval import (KITTI_STEP, VIPSEG, EvalSettings, SequenceFrames,
                          evaluate_stq, evaluate_vpq, step_sequences,
@@ -27,8 +25,7 @@ from .vpq import (VideoPanopticQuality, VPQFrameStats, pq_from_counts,
                   vpq_frame_stats, window_pq_counts)
 
 __all__ = [
-    'OFFSET', 'VOID', 'PQStat', 'PQStatCat', 'pq_compute',
-    'pq_compute_single_core', 'pq_compute_multi_core', 'pq_image_stats',
+    'OFFSET', 'VOID', 'PQStat', 'PQStatCat', 'pq_compute', 'pq_image_stats',
     'pq_results', 'rgb2id', 'id2rgb', 'STQuality', 'STQFrameStats',
     'stq_frame_stats', 'VideoPanopticQuality', 'VPQFrameStats',
     'vpq_frame_stats', 'window_pq_counts', 'pq_from_counts', 'EvalSettings',

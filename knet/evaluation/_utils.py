@@ -1,6 +1,10 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
 """Small numpy / IO helpers shared by the PQ, VPQ and STQ code.
 
+The video metrics count their (GT, prediction) pixel pairs here with plain
+numpy and read their PNGs with OpenCV; image PQ is hotcoco's
+(:mod:`.panoptic_quality`).
+
 Everything here is numpy-only so that the metrics can be used (and
 multiprocessed) without importing torch or mmengine.
 """
@@ -13,17 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from ._png import _get_fast, read_rgb_ids
-
 try:  # OpenCV decodes PNGs about 2x faster than Pillow.
     import cv2
 except ImportError:  # pragma: no cover - opencv ships with mmcv
     cv2 = None
 
 __all__ = [
-    'count_values', 'count_pairs', 'count_pairs_by_image', 'read_png',
-    'read_rgb_ids',
-    'dump_json_atomic', 'to_builtin'
+    'count_values', 'count_pairs', 'read_png', 'dump_json_atomic',
+    'to_builtin'
 ]
 
 
@@ -86,90 +87,6 @@ def count_pairs(a: np.ndarray,
     return a_ids, b_ids, np.rint(counts).astype(np.int64)
 
 
-def count_pairs_by_image(a: np.ndarray,
-                         b: np.ndarray,
-                         starts: np.ndarray,
-                         check_ids: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                    np.ndarray]:
-    """:func:`count_pairs` for many images stored back to back.
-
-    Args:
-        a, b: 1-D id maps of all images concatenated, ids in ``[0, 2**24)``
-            (RGB-encoded panoptic ids).
-        starts: Offset of each image's first pixel (increasing, from 0;
-            fewer than ``2**16`` images).
-        check_ids: Verify the id range (skip it for decoded RGB maps, which
-            are in range by construction).
-
-    Returns:
-        ``(image index, a ids, b ids, counts)``, int64, sorted.
-    """
-    a = np.asarray(a).reshape(-1)
-    b = np.asarray(b).reshape(-1)
-    starts = np.asarray(starts, np.int64)
-    n = a.size
-    if a.shape != b.shape:
-        raise ValueError(f'count_pairs: shapes differ {a.shape} vs {b.shape}')
-    if len(starts) >= 2**16:
-        raise ValueError('count_pairs_by_image: at most 65535 images')
-    if n == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty, empty
-    u64 = np.uint64
-    fast = _get_fast()
-    if fast and a.dtype == np.uint32 and b.dtype == np.uint32:
-        # the C extension: one pass, runs into a hash table (ids checked)
-        keys, counts = fast.count_pairs(np.ascontiguousarray(a),
-                                        np.ascontiguousarray(b),
-                                        np.ascontiguousarray(starts))
-        keys = np.frombuffer(keys, u64)
-        order = np.argsort(keys)
-        uniq = keys[order]
-        counts = np.frombuffer(counts, np.int64)[order]
-    else:
-        uniq, counts = _count_runs_numpy(a, b, starts, check_ids)
-    mask = u64(0xFFFFFF)
-    return ((uniq >> u64(48)).astype(np.int64),
-            ((uniq >> u64(24)) & mask).astype(np.int64),
-            (uniq & mask).astype(np.int64), counts.astype(np.int64))
-
-
-def _count_runs_numpy(a: np.ndarray, b: np.ndarray, starts: np.ndarray,
-                      check_ids: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted ``image << 48 | a << 24 | b`` keys and their pixel counts."""
-    n = a.size
-    if check_ids and max(int(a.max()), int(b.max())) >= 2**24:
-        raise ValueError('count_pairs_by_image: ids must be < 2**24')
-    change = np.empty(n, bool)
-    change[0] = True
-    np.not_equal(a[1:], a[:-1], out=change[1:])
-    change[1:] |= b[1:] != b[:-1]
-    change[starts] = True  # a run never crosses into the next image
-    run_starts = np.flatnonzero(change)
-    u64 = np.uint64
-    if run_starts.size * 4 > n:  # noisy maps: count pixels directly
-        sizes = np.diff(np.append(starts, n))
-        key = np.repeat(np.arange(len(starts), dtype=u64), sizes) << u64(48)
-        key |= a.astype(u64) << u64(24)
-        key |= b.astype(u64)
-        uniq, counts = np.unique(key, return_counts=True)
-    else:
-        lengths = np.diff(np.append(run_starts, n))
-        img = np.searchsorted(starts, run_starts, side='right') - 1
-        key = img.astype(u64) << u64(48)
-        key |= a[run_starts].astype(u64) << u64(24)
-        key |= b[run_starts].astype(u64)
-        order = np.argsort(key)
-        key = key[order]
-        first = np.empty(key.size, bool)
-        first[0] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        first = np.flatnonzero(first)
-        uniq = key[first]
-        counts = np.add.reduceat(lengths[order], first)
-    return uniq, counts
-
-
 def _fits_u32(x: np.ndarray) -> bool:
     if x.dtype.kind == 'u' and x.dtype.itemsize <= 4:
         return True
@@ -186,7 +103,11 @@ def read_png(path: str) -> np.ndarray:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'File not found: {path}')
     if cv2 is not None:
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        try:  # OpenCV raises (not returns None) above its pixel limit
+            img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        except cv2.error as err:
+            raise ValueError(f'Cannot decode image file {path}: '
+                             f'{str(err).strip().splitlines()[-1]}') from None
         if img is None:
             raise ValueError(f'Cannot decode image file: {path}')
         if img.ndim == 3 and img.shape[2] == 3:

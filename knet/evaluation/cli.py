@@ -9,13 +9,17 @@ written atomically.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ._utils import dump_json_atomic
-from .video_eval import (KITTI_STEP, VIPSEG, EvalSettings, evaluate_stq,
-                         evaluate_vpq, step_sequences, vipseg_sequences)
+from .video_eval import (KITTI_STEP, VIPSEG, EvalSettings, default_windows,
+                         evaluate_stq, evaluate_vpq, step_sequences,
+                         vipseg_sequences)
+from .video_protocol import OFFICIAL, PROTOCOLS, check_windows, get_protocol
 
 __all__ = [
     'panoptic_main', 'dstq_step_main', 'dvpq_step_main', 'dstq_vipseg_main',
@@ -30,8 +34,10 @@ folders:
   STEP panoptic PNGs: 8-bit RGB, R = class id, G*256+B = instance id, class
   255 = void. PRED_DIR may also be a Video K-Net output root: sequence
   {seq} is then read from final/{seq:04d}/ (STEP PNGs) or panoptic/{int(seq)}/
-  (*_cat.png / *_ins.png dumps, paired with the GT frames in sorted order).
-  Missing or extra frames, size mismatches and unknown class ids are errors.
+  (*_cat.png / *_ins.png dumps). Frames pair by identical names or by frame
+  number (the last digits of the name: 7.png = 000007.png), never by text
+  order. Missing, extra or ambiguous frames, size mismatches and unknown
+  class ids are errors.
 defaults:
   KITTI-STEP: 19 classes, things 11 (person) and 13 (car), ignore 255.
   Video K-Net's own STQ script used things 11..18; pass
@@ -46,9 +52,23 @@ folders:
   Predictions of the i-th video of the split file (same class space) are read
   from PRED_DIR/panoptic/<i>/ (Video K-Net dump), PRED_DIR/<i>/,
   PRED_DIR/<i:04d>/ or PRED_DIR/<video>/, as *_cat.png + *_ins.png pairs or
-  STEP RGB PNGs, paired with the GT frames in sorted order. Unlike the
-  original eval_dvpq_vipseg.py, the real instance map (*_ins.png) is used.
+  STEP RGB PNGs, paired with the GT frames by name or frame number (a
+  panoptic/<i>/ dump numbered 0..n-1 by frame index pairs by position). Unlike
+  the original eval_dvpq_vipseg.py, the real instance map (*_ins.png) is used.
 """
+PROTOCOL_HELP = """protocols (--protocol, printed in the report and the --json file):
+  official   (default) the benchmarks' scorers: STQ on whole frames (deeplab2
+             STQuality; VIP-Seg segments numbered per video from 0 as
+             eval_stq_vspw.py does, so a thing numbered 0 is crowd); VPQ
+             windows KITTI-STEP 1 2 3 4, VIP-Seg 1 2 4 6 8 (eval_vpq_vspw.py),
+             a sequence shorter than k contributes nothing at k.
+  videoknet  Video K-Net's eval scripts: STQ removes GT-void pixels first and
+             numbers instances from 1; VPQ VIP-Seg windows 1 2 4 6, a
+             sequence shorter than k is scored as one shorter window.
+  --keep-gt-void (STQ) scores whole frames under either protocol (the
+  official default already does); --windows replaces the protocol's windows.
+"""
+
 _SCALE_NOTE = ('Printed scores are percentages (x100); the --json file holds '
                'fractions in [0, 1].')
 
@@ -60,6 +80,18 @@ def _pct(x: float) -> str:
 def _fail(err: Exception) -> int:
     print(f'error: {err}', file=sys.stderr)
     return 1
+
+
+@contextlib.contextmanager
+def _plain_warnings():
+    """Show warnings as ``warning: message`` lines (no source line)."""
+    old = warnings.formatwarning
+    warnings.formatwarning = (
+        lambda message, *args, **kwargs: f'warning: {message}\n')
+    try:
+        yield
+    finally:
+        warnings.formatwarning = old
 
 
 # --------------------------------------------------------------------------
@@ -107,11 +139,13 @@ def panoptic_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _video_parser(prog: str, description: str, settings: EvalSettings,
-                  vip: bool, windows: Sequence[int] | None
+                  vip: bool,
+                  windows: tuple[Sequence[int], Sequence[int]] | None
                   ) -> argparse.ArgumentParser:
+    """Shared options; ``windows`` = (official, videoknet) VPQ defaults."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description + ' ' + _SCALE_NOTE,
-        epilog=VIP_FORMATS if vip else STEP_FORMATS,
+        epilog=(VIP_FORMATS if vip else STEP_FORMATS) + PROTOCOL_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('pred_dir', help='prediction root folder')
     if vip:
@@ -127,15 +161,22 @@ def _video_parser(prog: str, description: str, settings: EvalSettings,
                         default=list(settings.thing_ids))
     parser.add_argument('--ignore-label', type=int,
                         default=settings.ignore_label)
-    if windows is not None:
-        parser.add_argument('--windows', type=int, nargs='+',
-                            default=list(windows),
-                            help='window sizes k (frames per window)')
+    parser.add_argument(
+        '--protocol', choices=PROTOCOLS, default=OFFICIAL,
+        help='official (default): the benchmarks\' scorers; videoknet: '
+        'Video K-Net\'s eval scripts (see below)')
+    if windows:
+        parser.add_argument(
+            '--windows', type=int, nargs='+', default=None,
+            help='window sizes k (frames per window); default: the '
+            'protocol\'s (official: ' + ' '.join(map(str, windows[0])) +
+            ', videoknet: ' + ' '.join(map(str, windows[1])) + ')')
     else:
         parser.add_argument(
             '--keep-gt-void', action='store_true',
-            help='score GT-void pixels too (deeplab2 on whole frames); by '
-            'default they are removed first, as Video K-Net does')
+            help='score GT-void pixels (whole frames, deeplab2 STQuality) '
+            'also under --protocol videoknet, which removes them first; the '
+            'official protocol always scores them')
     parser.add_argument('--nproc', type=int, default=1,
                         help='worker processes over sequences')
     parser.add_argument('--json', dest='json_out',
@@ -144,9 +185,10 @@ def _video_parser(prog: str, description: str, settings: EvalSettings,
     return parser
 
 
-def _settings(args: argparse.Namespace) -> EvalSettings:
+def _settings(args: argparse.Namespace,
+              base: EvalSettings) -> EvalSettings:
     return EvalSettings(args.num_classes, tuple(args.thing_ids),
-                        args.ignore_label)
+                        args.ignore_label, base.dataset)
 
 
 def _stq_main(argv: Sequence[str] | None, prog: str, title: str,
@@ -155,17 +197,23 @@ def _stq_main(argv: Sequence[str] | None, prog: str, title: str,
         prog, f'STQ (segmentation and tracking quality, deeplab2 STQuality) '
         f'for {title}.', settings, vip, None)
     args = parser.parse_args(argv)
-    settings = _settings(args)
+    settings = _settings(args, settings)
+    rules = get_protocol(args.protocol)
+    drop_gt_void = rules.drop_gt_void and not args.keep_gt_void
     try:
         seqs = (vipseg_sequences(args.pred_dir, args.gt_dir, args.split)
                 if vip else step_sequences(args.pred_dir, args.gt_dir))
-        res = evaluate_stq(seqs, settings, nproc=args.nproc,
-                           drop_gt_void=not args.keep_gt_void,
-                           progress=not args.no_progress)
+        with _plain_warnings():
+            res = evaluate_stq(seqs, settings, nproc=args.nproc,
+                               drop_gt_void=drop_gt_void,
+                               progress=not args.no_progress,
+                               protocol=rules.name)
     except (OSError, ValueError, KeyError) as err:
         return _fail(err)
     width = max([8] + [len(s) for s in res['per_sequence']])
-    print(f'STQ on {title}: {len(seqs)} sequences (scores in %)')
+    void = 'GT void removed' if drop_gt_void else 'whole frames'
+    print(f'STQ on {title}: {len(seqs)} sequences (scores in %), protocol '
+          f'{rules.name} ({void})')
     print(f'{"sequence":<{width}}{"frames":>8}{"STQ":>8}{"AQ":>8}{"SQ":>8}')
     for sid, r in res['per_sequence'].items():
         print(f'{sid:<{width}}{r["num_frames"]:>8d}{_pct(r["STQ"]):>8}'
@@ -176,34 +224,52 @@ def _stq_main(argv: Sequence[str] | None, prog: str, title: str,
     if args.json_out:
         res = dict(res)
         res['units'] = UNITS
-        res['settings'] = _settings_dict(settings)
-        res['settings']['drop_gt_void'] = not args.keep_gt_void
+        res['settings'] = _settings_dict(settings, rules.name)
+        res['settings']['drop_gt_void'] = drop_gt_void
+        res['settings']['zero_numbered_crowd'] = (
+            vip and rules.zero_numbered_crowd)
         dump_json_atomic(res, args.json_out)
     return 0
 
 
-def _settings_dict(settings: EvalSettings) -> dict[str, Any]:
-    return {'num_classes': settings.num_classes,
+def _settings_dict(settings: EvalSettings, protocol: str) -> dict[str, Any]:
+    return {'protocol': protocol,
+            'num_classes': settings.num_classes,
             'thing_ids': list(settings.thing_ids),
             'ignore_label': settings.ignore_label}
 
 
 def _vpq_main(argv: Sequence[str] | None, prog: str, title: str,
-              settings: EvalSettings, vip: bool,
-              windows: Sequence[int]) -> int:
+              settings: EvalSettings, vip: bool) -> int:
+    windows = (default_windows(settings, OFFICIAL),
+               default_windows(settings, 'videoknet'))
     parser = _video_parser(
         prog, f'VPQ (video panoptic quality over windows of k frames, mean '
         f'over k) for {title}.', settings, vip, windows)
     args = parser.parse_args(argv)
-    settings = _settings(args)
+    settings = _settings(args, settings)
+    rules = get_protocol(args.protocol)
+    if args.windows is None:
+        args.windows = default_windows(settings, rules.name)
+    try:
+        args.windows = check_windows(args.windows)
+    except ValueError as err:
+        parser.error(f'--windows: {err}')
     try:
         seqs = (vipseg_sequences(args.pred_dir, args.gt_dir, args.split)
                 if vip else step_sequences(args.pred_dir, args.gt_dir))
-        res = evaluate_vpq(seqs, settings, windows=args.windows,
-                           nproc=args.nproc, progress=not args.no_progress)
+        with _plain_warnings():
+            res = evaluate_vpq(seqs, settings, windows=args.windows,
+                               nproc=args.nproc,
+                               progress=not args.no_progress,
+                               protocol=rules.name)
     except (OSError, ValueError, KeyError) as err:
         return _fail(err)
-    print(f'VPQ on {title}: {len(seqs)} sequences (scores in %)')
+    short = ('one shorter window' if rules.clip_short_sequences else
+             'skipped')
+    print(f'VPQ on {title}: {len(seqs)} sequences (scores in %), protocol '
+          f'{rules.name} (windows {" ".join(map(str, args.windows))}; '
+          f'sequences shorter than k: {short})')
     print(f'{"k":<8}{"PQ":>8}{"PQ_th":>8}{"PQ_st":>8}')
     for k, r in res['per_window'].items():
         print(f'{k:<8}{_pct(r["PQ"]):>8}{_pct(r["PQ_th"]):>8}'
@@ -213,8 +279,9 @@ def _vpq_main(argv: Sequence[str] | None, prog: str, title: str,
     if args.json_out:
         out = dict(res)
         out['units'] = UNITS
-        out['settings'] = _settings_dict(settings)
+        out['settings'] = _settings_dict(settings, rules.name)
         out['settings']['windows'] = list(args.windows)
+        out['settings']['clip_short_sequences'] = rules.clip_short_sequences
         dump_json_atomic(out, args.json_out)
     return 0
 
@@ -228,7 +295,7 @@ def dstq_step_main(argv: Sequence[str] | None = None) -> int:
 def dvpq_step_main(argv: Sequence[str] | None = None) -> int:
     """``tools/eval_dvpq_step.py``."""
     return _vpq_main(argv, 'eval_dvpq_step.py', 'KITTI-STEP', KITTI_STEP,
-                     vip=False, windows=(1, 2, 3, 4))
+                     vip=False)
 
 
 def dstq_vipseg_main(argv: Sequence[str] | None = None) -> int:
@@ -240,4 +307,4 @@ def dstq_vipseg_main(argv: Sequence[str] | None = None) -> int:
 def dvpq_vipseg_main(argv: Sequence[str] | None = None) -> int:
     """``tools/eval_dvpq_vipseg.py``."""
     return _vpq_main(argv, 'eval_dvpq_vipseg.py', 'VIP-Seg', VIPSEG,
-                     vip=True, windows=(1, 2, 4, 6))
+                     vip=True)

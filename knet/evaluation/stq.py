@@ -26,6 +26,7 @@ Definitions (panoptic id = ``(semantic << label_bit_shift) + instance``):
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -285,6 +286,7 @@ class STQuality:
             'IoU_per_seq', 'ID_per_seq', 'Length_per_seq'}`` like deeplab2
             (fractions; per-sequence values in insertion order). A sequence
             without GT tubes has AQ 0, and without any labelled pixel IoU 0.
+            Warns when no GT pixel of a thing class exists at all.
         """
         aq_sums, tubes, ious, ids, lengths = [], [], [], [], []
         total = np.zeros((self._size, self._size), np.int64)
@@ -302,6 +304,11 @@ class STQuality:
         aq_per_seq = aq_sums_arr / np.maximum(tubes_arr, _EPSILON)
         iou = self._mean_iou(total)
         iou_per_seq = np.asarray(ious, np.float64)
+        if total.any() and not total[self._things_list].any():
+            warnings.warn(
+                f'STQ: no ground-truth pixel of the thing classes '
+                f'{self._things_list} exists, so AQ (and STQ) is 0; check '
+                f'the thing ids (--thing-ids / things_list) for this data')
         return {
             'STQ': float(np.sqrt(aq * iou)),
             'AQ': aq,

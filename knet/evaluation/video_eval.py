@@ -4,7 +4,8 @@
 A dataset is described as a list of :class:`SequenceFrames` (picklable file
 lists); sequences are evaluated independently, optionally in worker
 processes, and merged in a fixed order so the numbers do not depend on
-``nproc``.
+``nproc``. ``protocol`` (:mod:`.video_protocol`) selects the official
+benchmark rules (default) or Video K-Net's (``'videoknet'``).
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from .stq import STQuality
 from .video_io import (VIPSEG_NUM_CLASSES, VIPSEG_NUM_STUFF,
                        find_sequence_dir, list_frames, match_frames,
                        read_cat_ins_pair, read_step_png, read_vipseg_gt)
+from .video_protocol import OFFICIAL, check_windows, get_protocol
 from .vpq import VideoPanopticQuality, vpq_frame_stats, window_pq_counts
 
 __all__ = [
     'SequenceFrames', 'EvalSettings', 'step_sequences', 'vipseg_sequences',
-    'evaluate_stq', 'evaluate_vpq', 'KITTI_STEP', 'VIPSEG'
+    'evaluate_stq', 'evaluate_vpq', 'default_windows', 'first_segment_id',
+    'KITTI_STEP', 'VIPSEG'
 ]
 
 BIT_SHIFT = 16  # panoptic id = (class << 16) + instance
@@ -33,15 +36,27 @@ BIT_SHIFT = 16  # panoptic id = (class << 16) + instance
 
 @dataclass
 class EvalSettings:
-    """Label space of a dataset."""
+    """Label space of a dataset (``dataset`` picks protocol defaults)."""
     num_classes: int
     thing_ids: tuple[int, ...]
     ignore_label: int = 255
+    dataset: str = ''  # 'kitti-step', 'vipseg' or '' (generic)
 
 
-KITTI_STEP = EvalSettings(19, (11, 13), 255)
+KITTI_STEP = EvalSettings(19, (11, 13), 255, 'kitti-step')
 VIPSEG = EvalSettings(VIPSEG_NUM_CLASSES,
-                      tuple(range(VIPSEG_NUM_STUFF, VIPSEG_NUM_CLASSES)), 255)
+                      tuple(range(VIPSEG_NUM_STUFF, VIPSEG_NUM_CLASSES)), 255,
+                      'vipseg')
+
+
+def default_windows(settings: EvalSettings,
+                    protocol: str = OFFICIAL) -> list[int]:
+    """VPQ window sizes of a protocol for a dataset (VIP-Seg official:
+    1, 2, 4, 6, 8; Video K-Net's VIP-Seg: 1, 2, 4, 6; else 1, 2, 3, 4)."""
+    rules = get_protocol(protocol)
+    if settings.dataset == 'vipseg':
+        return list(rules.vipseg_windows)
+    return list(rules.step_windows)
 
 
 @dataclass
@@ -96,14 +111,39 @@ def _load_pair(seq: SequenceFrames, i: int, settings: EvalSettings
     return gt_cls, gt_ins, pr_cls, pr_ins
 
 
+def first_segment_id(gt_cls: np.ndarray, gt_ins: np.ndarray,
+                     ignore_label: int) -> int | None:
+    """Smallest non-void panoptic id of a frame (None if all void).
+
+    In the VIP-Seg evaluation space this is the segment with the smallest
+    raw panomask value, i.e. the first of the frame's ``segments_info``.
+    """
+    valid = gt_cls != ignore_label
+    if not valid.any():
+        return None
+    return int(((gt_cls[valid] << BIT_SHIFT) + gt_ins[valid]).min())
+
+
 def _stq_sequence(args: tuple) -> STQuality:
-    seq, settings, drop_gt_void = args
+    seq, settings, drop_gt_void, zero_numbered_crowd = args
     stq = STQuality(settings.num_classes, settings.thing_ids,
                     settings.ignore_label, BIT_SHIFT,
                     max(2**24, settings.num_classes << BIT_SHIFT))
+    # eval_stq_vspw.py numbers a video's segments from 0 in order of first
+    # appearance; a thing numbered 0 is crowd (instance 0) for STQuality
+    pending = zero_numbered_crowd and bool(seq.gt) and seq.gt[0][0] == 'vipseg'
+    crowd = None
     for i in range(len(seq.gt)):
         gt_cls, gt_ins, pr_cls, pr_ins = _load_pair(seq, i, settings)
         gt = (gt_cls << BIT_SHIFT) + gt_ins
+        if pending:
+            first = first_segment_id(gt_cls, gt_ins, settings.ignore_label)
+            if first is not None:
+                pending = False
+                if (first >> BIT_SHIFT) in settings.thing_ids:
+                    crowd = first
+        if crowd is not None:
+            gt = np.where(gt == crowd, (crowd >> BIT_SHIFT) << BIT_SHIFT, gt)
         pred = (pr_cls << BIT_SHIFT) + pr_ins
         if drop_gt_void:
             keep = gt_cls != settings.ignore_label
@@ -113,7 +153,7 @@ def _stq_sequence(args: tuple) -> STQuality:
 
 
 def _vpq_sequence(args: tuple) -> dict[int, np.ndarray]:
-    seq, settings, windows = args
+    seq, settings, windows, clip_short = args
     frames = []
     for i in range(len(seq.gt)):
         gt_cls, gt_ins, pr_cls, pr_ins = _load_pair(seq, i, settings)
@@ -122,7 +162,8 @@ def _vpq_sequence(args: tuple) -> dict[int, np.ndarray]:
                             (pr_cls << BIT_SHIFT) + pr_ins))
     return {
         k: window_pq_counts(frames, k, settings.num_classes,
-                            settings.ignore_label, 1 << BIT_SHIFT)
+                            settings.ignore_label, 1 << BIT_SHIFT,
+                            clip_short=clip_short)
         for k in windows
     }
 
@@ -157,8 +198,9 @@ def _run(worker: Callable, jobs: list, sequences: Sequence[SequenceFrames],
 def evaluate_stq(sequences: Sequence[SequenceFrames],
                  settings: EvalSettings,
                  nproc: int = 1,
-                 drop_gt_void: bool = True,
-                 progress: bool = False) -> dict[str, Any]:
+                 drop_gt_void: bool | None = None,
+                 progress: bool = False,
+                 protocol: str = OFFICIAL) -> dict[str, Any]:
     """STQ over sequences of frame files.
 
     Args:
@@ -167,15 +209,24 @@ def evaluate_stq(sequences: Sequence[SequenceFrames],
         nproc: Worker processes over sequences.
         drop_gt_void: Remove GT-void pixels before scoring, as Video K-Net's
             ``eval_dstq_*`` scripts do (predicted thing pixels there then do
-            not count against AQ). False scores whole frames like deeplab2's
-            class used directly.
+            not count against AQ); False scores whole frames like the
+            benchmarks (deeplab2 ``STQuality``). None: the protocol's rule.
         progress: Show a tqdm bar.
+        protocol: ``'official'`` (whole frames; VIP-Seg GT segments
+            numbered per video from 0 as ``eval_stq_vspw.py`` does, so a
+            thing numbered 0 is crowd) or ``'videoknet'`` (GT void removed,
+            instances numbered from 1).
 
     Returns:
         ``{'STQ', 'AQ', 'SQ', 'per_sequence': {seq: {'STQ', 'AQ', 'SQ',
-        'num_frames'}}}`` with fractions in [0, 1].
+        'num_frames'}}, 'protocol', 'drop_gt_void'}`` with fractions in
+        [0, 1].
     """
-    jobs = [(s, settings, drop_gt_void) for s in sequences]
+    rules = get_protocol(protocol)
+    if drop_gt_void is None:
+        drop_gt_void = rules.drop_gt_void
+    jobs = [(s, settings, bool(drop_gt_void), rules.zero_numbered_crowd)
+            for s in sequences]
     parts = _run(_stq_sequence, jobs, sequences, nproc, progress)
     total = STQuality(settings.num_classes, settings.thing_ids,
                       settings.ignore_label, BIT_SHIFT,
@@ -191,28 +242,42 @@ def evaluate_stq(sequences: Sequence[SequenceFrames],
                                    res['Length_per_seq'])
     }
     return {'STQ': float(res['STQ']), 'AQ': float(res['AQ']),
-            'SQ': float(res['IoU']), 'per_sequence': per_seq}
+            'SQ': float(res['IoU']), 'per_sequence': per_seq,
+            'protocol': rules.name, 'drop_gt_void': bool(drop_gt_void)}
 
 
 def evaluate_vpq(sequences: Sequence[SequenceFrames],
                  settings: EvalSettings,
-                 windows: Sequence[int] = (1, 2, 3, 4),
+                 windows: Sequence[int] | None = None,
                  nproc: int = 1,
-                 progress: bool = False) -> dict[str, Any]:
+                 progress: bool = False,
+                 protocol: str = OFFICIAL) -> dict[str, Any]:
     """VPQ over sequences of frame files (see :mod:`knet.evaluation.vpq`).
+
+    Args:
+        windows: Window sizes; None: the protocol's for ``settings.dataset``
+            (:func:`default_windows`).
+        protocol: ``'official'`` (a sequence shorter than k contributes
+            nothing at k) or ``'videoknet'`` (it is one shorter window).
 
     Returns:
         ``{'VPQ', 'VPQ_th', 'VPQ_st', 'per_window': {'k': {'PQ', 'PQ_th',
-        'PQ_st', ...}}}`` with fractions in [0, 1].
+        'PQ_st', ...}}, 'protocol', 'windows'}`` with fractions in [0, 1].
     """
-    windows = [int(k) for k in windows]
-    jobs = [(s, settings, windows) for s in sequences]
+    rules = get_protocol(protocol)
+    windows = check_windows(default_windows(settings, rules.name)
+                            if windows is None else windows)
+    jobs = [(s, settings, windows, rules.clip_short_sequences)
+            for s in sequences]
     parts = _run(_vpq_sequence, jobs, sequences, nproc, progress)
     vpq = VideoPanopticQuality(settings.num_classes, settings.thing_ids,
-                               settings.ignore_label, 1 << BIT_SHIFT, windows)
+                               settings.ignore_label, 1 << BIT_SHIFT, windows,
+                               protocol=rules.name)
     for part in parts:
         vpq.add_counts(part)
-    return vpq.result()
+    res = vpq.result()
+    res['windows'] = windows
+    return res
 
 
 def _gt_frames(gt_dir: str) -> list[str]:
@@ -222,10 +287,14 @@ def _gt_frames(gt_dir: str) -> list[str]:
     return names
 
 
-def _pred_entries(pred_dir: str, gt_dir: str,
-                  gt_names: Sequence[str]) -> list[tuple[str, tuple]]:
-    """Prediction entries of one sequence folder, STEP or cat/ins format."""
-    names = list_frames(pred_dir)
+def _pred_entries(pred_dir: str, gt_dir: str, gt_names: Sequence[str],
+                  index_named: bool = False) -> list[tuple[str, tuple]]:
+    """Prediction entries of one sequence folder, STEP or cat/ins format,
+    in GT frame order (paired by name or frame number, see
+    :func:`~knet.evaluation.video_io.match_frames`)."""
+    if not os.path.isdir(pred_dir):
+        raise FileNotFoundError(f'Folder not found: {pred_dir}')
+    names = sorted(f for f in os.listdir(pred_dir) if f.endswith('.png'))
     cats = [n for n in names if n.endswith('_cat.png')]
     if cats:
         inss = [n for n in names if n.endswith('_ins.png')]
@@ -237,13 +306,21 @@ def _pred_entries(pred_dir: str, gt_dir: str,
                 f'Missing instance map '
                 f'{os.path.join(pred_dir, lonely[0] + "_ins.png")}')
         ordered = match_frames(gt_dir, gt_names, pred_dir, cats,
-                               by_name=False)
+                               pred_keys=[s + '.png' for s in cat_stems],
+                               index_named=index_named)
         return [('catins', (os.path.join(pred_dir, c),
                             os.path.join(pred_dir, c[:-8] + '_ins.png')))
                 for c in ordered]
-    by_name = bool(set(names) & set(gt_names)) or not names
-    ordered = match_frames(gt_dir, gt_names, pred_dir, names, by_name)
+    ordered = match_frames(gt_dir, gt_names, pred_dir, names,
+                           index_named=index_named)
     return [('step', (os.path.join(pred_dir, n), )) for n in ordered]
+
+
+def _is_dump(pred_root: str, pred_dir: str) -> bool:
+    """Whether ``pred_dir`` is a Video K-Net ``panoptic/<i>`` dump (frames
+    named by index in the sequence)."""
+    rel = os.path.relpath(pred_dir, pred_root)
+    return rel.split(os.sep)[0] == 'panoptic'
 
 
 def step_sequences(pred_root: str, gt_root: str) -> list[SequenceFrames]:
@@ -253,7 +330,10 @@ def step_sequences(pred_root: str, gt_root: str) -> list[SequenceFrames]:
     frame (same file names): ``pred_root/{seq}``, or for a Video K-Net output
     root ``pred_root/final/{seq:04d}`` (STEP PNGs) or
     ``pred_root/panoptic/{int(seq)}`` (``*_cat.png`` / ``*_ins.png``, paired
-    by order). Prediction sequences without GT are skipped with a warning.
+    by frame number). Frames pair by identical names or by frame number
+    (``7.png`` with ``000007.png``), never by text order; GT frames are
+    ordered by number. Prediction sequences without GT are skipped with a
+    warning.
     """
     if not os.path.isdir(gt_root):
         raise FileNotFoundError(f'Ground-truth folder not found: {gt_root}')
@@ -283,7 +363,8 @@ def step_sequences(pred_root: str, gt_root: str) -> list[SequenceFrames]:
         out.append(
             SequenceFrames(seq, [('step', (os.path.join(gt_dir, n), ))
                                  for n in gt_names],
-                           _pred_entries(pred_dir, gt_dir, gt_names)))
+                           _pred_entries(pred_dir, gt_dir, gt_names,
+                                         _is_dump(pred_root, pred_dir))))
     return out
 
 
@@ -293,7 +374,9 @@ def vipseg_sequences(pred_root: str, gt_root: str,
     in ``gt_root/{split}.txt``; predictions in ``pred_root/panoptic/<i>/``
     (Video K-Net dump, ``i`` = index in the split file), ``pred_root/<i>/``,
     ``pred_root/{i:04d}/`` or ``pred_root/<video>/`` as cat/ins pairs or
-    STEP RGB PNGs, paired with the GT frames in sorted order.
+    STEP RGB PNGs, paired with the GT frames by name or frame number; a
+    ``panoptic/<i>`` dump named by frame index ``0 .. n-1`` is paired by
+    position in GT frame order (Video K-Net numbers VIP-Seg frames so).
     """
     split_file = os.path.join(gt_root, f'{split}.txt')
     if not os.path.isfile(split_file):
@@ -307,7 +390,8 @@ def vipseg_sequences(pred_root: str, gt_root: str,
         pred_dir = find_sequence_dir(pred_root, [
             os.path.join('panoptic', str(idx)), str(idx), f'{idx:04d}', video
         ])
-        preds = _pred_entries(pred_dir, gt_dir, gt_names)
+        preds = _pred_entries(pred_dir, gt_dir, gt_names,
+                              _is_dump(pred_root, pred_dir))
         out.append(
             SequenceFrames(video, [('vipseg', (os.path.join(gt_dir, n), ))
                                    for n in gt_names], preds))

@@ -18,8 +18,12 @@ track that changes id inside the window cannot match as a whole:
   classes with ``tp + fp + fn == 0`` are left out of the class means;
   ``PQ_th`` / ``PQ_st`` average over thing / stuff classes;
 * VPQ is the mean of the window PQs over the window sizes (likewise
-  ``VPQ_th`` and ``VPQ_st``). A sequence shorter than ``k`` is scored as
-  one window of all its frames (as ``eval_dvpq_vipseg.py`` does).
+  ``VPQ_th`` and ``VPQ_st``). A sequence shorter than ``k`` contributes
+  nothing at ``k`` (the official scripts: window starts
+  ``0 .. len - k``); with ``protocol='videoknet'`` it is scored as one
+  window of all its frames, as this port's Video K-Net tools did. A window
+  size with no window in any sequence has PQ 0 (with a warning; the
+  official VIP-Seg script would divide by zero there).
 
 Windows are not built by concatenating images: a window's contingency table
 is the sum of its frames' tables (bincount of pairs of ids per frame), which
@@ -33,9 +37,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import warnings
+
 import numpy as np
 
 from ._utils import count_pairs
+from .video_protocol import OFFICIAL, check_windows, get_protocol
 
 __all__ = [
     'VPQFrameStats', 'vpq_frame_stats', 'window_pq_counts', 'pq_from_counts',
@@ -67,24 +74,29 @@ def vpq_frame_stats(gt: np.ndarray, pred: np.ndarray) -> VPQFrameStats:
 
 def window_pq_counts(frames: Sequence[VPQFrameStats], window: int,
                      num_classes: int, ignore_label: int,
-                     label_divisor: int) -> np.ndarray:
+                     label_divisor: int,
+                     clip_short: bool = False) -> np.ndarray:
     """TP / FP / FN / IoU-sum per class over all ``window``-frame windows.
 
     Args:
         frames: Per-frame statistics of one sequence, in frame order.
-        window: Frames per window (clipped to the sequence length).
+        window: Frames per window (an integer >= 1).
         num_classes: Classes are ``0 .. num_classes - 1``.
         ignore_label: The void class.
         label_divisor: ``id = class * label_divisor + instance``.
+        clip_short: A sequence shorter than ``window`` is one window of all
+            its frames (``videoknet`` protocol) instead of contributing
+            nothing (official).
 
     Returns:
         (4, num_classes) float64 array: rows iou, tp, fp, fn.
     """
+    window = check_windows([window])[0]
     out = np.zeros((4, num_classes), np.float64)
     num_frames = len(frames)
-    if num_frames == 0:
+    if num_frames == 0 or (num_frames < window and not clip_short):
         return out
-    k = min(int(window), num_frames)
+    k = min(window, num_frames)
     num_windows = num_frames - k + 1
     frame_idx = np.concatenate(
         [np.full(f.counts.size, i, np.int64) for i, f in enumerate(frames)])
@@ -210,6 +222,8 @@ class VideoPanopticQuality:
         label_divisor: ``id = class * label_divisor + instance``
             (default 2**16, the STEP scripts' ``max_ins``).
         windows: Window sizes ``k`` (frames per window).
+        protocol: ``'official'`` (a sequence shorter than ``k`` adds
+            nothing at ``k``) or ``'videoknet'`` (it is one shorter window).
     """
 
     def __init__(self,
@@ -217,14 +231,15 @@ class VideoPanopticQuality:
                  thing_ids: Sequence[int],
                  ignore_label: int = 255,
                  label_divisor: int = 2**16,
-                 windows: Sequence[int] = (1, 2, 3, 4)) -> None:
+                 windows: Sequence[int] = (1, 2, 3, 4),
+                 protocol: str = OFFICIAL) -> None:
         self.num_classes = int(num_classes)
         self.thing_ids = [int(t) for t in thing_ids]
         self.ignore_label = int(ignore_label)
         self.label_divisor = int(label_divisor)
-        self.windows = [int(k) for k in windows]
-        if not self.windows or min(self.windows) < 1:
-            raise ValueError(f'windows must be positive, got {windows}')
+        self.windows = check_windows(windows)
+        self.protocol = get_protocol(protocol).name
+        self._clip_short = get_protocol(protocol).clip_short_sequences
         if any(not 0 <= t < num_classes for t in self.thing_ids):
             raise ValueError(f'thing_ids {thing_ids} outside [0, '
                              f'{num_classes})')
@@ -256,7 +271,8 @@ class VideoPanopticQuality:
         ordered = [frames[k] for k in sorted(frames)]
         return {
             k: window_pq_counts(ordered, k, self.num_classes,
-                                self.ignore_label, self.label_divisor)
+                                self.ignore_label, self.label_divisor,
+                                clip_short=self._clip_short)
             for k in self.windows
         }
 
@@ -270,7 +286,9 @@ class VideoPanopticQuality:
             self._counts[k] += counts[k]
 
     def result(self) -> dict[str, Any]:
-        """VPQ / VPQ_th / VPQ_st (fractions) and each window's PQ values."""
+        """VPQ / VPQ_th / VPQ_st (fractions), each window's PQ values and
+        the protocol name; warns when a window size has no window or no GT
+        segment of a thing class exists."""
         total = {k: np.zeros((4, self.num_classes)) for k in self.windows}
         if self._counts is not None:
             for k in self.windows:
@@ -282,7 +300,9 @@ class VideoPanopticQuality:
             str(k): pq_from_counts(total[k], self.thing_ids)
             for k in self.windows
         }
+        _warn_empty(total, self.thing_ids)
         return {
+            'protocol': self.protocol,
             'VPQ': float(np.mean([v['PQ'] for v in per_window.values()])),
             'VPQ_th':
             float(np.mean([v['PQ_th'] for v in per_window.values()])),
@@ -290,3 +310,21 @@ class VideoPanopticQuality:
             float(np.mean([v['PQ_st'] for v in per_window.values()])),
             'per_window': per_window,
         }
+
+
+def _warn_empty(total: dict[int, np.ndarray],
+                thing_ids: Sequence[int]) -> None:
+    """Warn about window sizes without any window and about missing things
+    (a wrong thing list silently scores things 0)."""
+    empty = [k for k, c in total.items() if not c[1:].any()]
+    if empty:
+        warnings.warn(f'VPQ: no window of {min(empty)} or more frames was '
+                      f'scored (no sequence is that long, or no frames), so '
+                      f'window size(s) {empty} score 0 in the mean (the '
+                      f'official protocol skips sequences shorter than the '
+                      f'window); choose --windows that fit the sequences')
+    gt_segments = sum(c[1] + c[3] for c in total.values())  # tp + fn
+    if gt_segments.any() and not gt_segments[list(thing_ids)].any():
+        warnings.warn(f'VPQ: no ground-truth segment of the thing classes '
+                      f'{list(thing_ids)} exists, so VPQ_th is 0; check the '
+                      f'thing ids (--thing-ids / thing_ids) for this data')

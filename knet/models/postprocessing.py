@@ -1,6 +1,12 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
-"""K-Net test-time post-processing: mask rescaling, panoptic merge, top-k."""
-from typing import Tuple
+"""K-Net test-time post-processing: mask rescaling, panoptic merge, top-k.
+
+Every kept instance / panoptic segment carries the index of the kernel that
+produced it (``kernel_inds``), so that a tracker can pick that kernel's
+embedding. The thresholds come from the head's ``test_cfg``
+(:data:`DEFAULT_TEST_CFG` lists the keys and their defaults).
+"""
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +16,48 @@ from torch import Tensor
 
 #: ``pan_id = label + segment_index * INSTANCE_OFFSET`` (mmdet's convention)
 INSTANCE_OFFSET = 1000
+
+#: ``test_cfg`` (``test_cfg.rcnn`` of the detector) read by the
+#: instance / panoptic post-processing, with the defaults used when a key
+#: is absent. ``mask_thr`` binarises instance masks and defines the own
+#: area of a panoptic candidate; ``max_per_img`` and ``mask_score`` only
+#: apply to instance outputs.
+DEFAULT_TEST_CFG = dict(
+    max_per_img=100,
+    mask_thr=0.5,
+    mask_score=False,
+    merge_stuff_thing=dict(
+        overlap_thr=0.6, instance_score_thr=0.3, segment_id_start=1))
+#: every key of ``test_cfg`` the K-Net post-processing reads
+KNOWN_TEST_CFG_KEYS = frozenset(DEFAULT_TEST_CFG)
+#: every key of ``test_cfg.merge_stuff_thing`` the panoptic merge reads
+KNOWN_MERGE_CFG_KEYS = frozenset(DEFAULT_TEST_CFG['merge_stuff_thing'])
+
+
+def get_test_cfg(cfg: Optional[dict], key: str):
+    """``cfg[key]`` or its :data:`DEFAULT_TEST_CFG` default (``key`` may be
+    ``'merge_stuff_thing.<name>'``)."""
+    cfg = cfg or {}
+    if key.startswith('merge_stuff_thing.'):
+        name = key.split('.', 1)[1]
+        merge = cfg.get('merge_stuff_thing') or {}
+        return merge.get(name, DEFAULT_TEST_CFG['merge_stuff_thing'][name])
+    return cfg.get(key, DEFAULT_TEST_CFG[key])
+
+
+class PanopticPrediction(NamedTuple):
+    """Panoptic output of one image with its segments (segment order =
+    descending kernel score, i.e. segment index order)."""
+    #: (H, W) long panoptic id map (``void_label`` where unassigned)
+    pan_seg: Tensor
+    #: (M,) long panoptic id of every kept segment
+    segment_ids: Tensor
+    #: (M,) long label of every kept segment
+    labels: Tensor
+    #: (M,) score of every kept segment
+    scores: Tensor
+    #: (M,) long index of the kernel that produced every kept segment
+    kernel_inds: Tensor
 
 
 def rescale_masks(mask_logits: Tensor, img_meta: dict) -> Tensor:
@@ -131,6 +179,17 @@ def _segment_lut(scores: Tensor, labels: Tensor, area: Tensor,
     seg_index[order] = rank_among_kept
     pan_ids = labels.long() + (seg_index + segment_id_start) * INSTANCE_OFFSET
     return torch.where(keep, pan_ids, pan_ids.new_tensor(void_label))
+
+
+def kept_segments(scores: Tensor, labels: Tensor, lut: Tensor,
+                  pan_seg: Tensor, void_label: int) -> PanopticPrediction:
+    """Collect the segments of a kernel -> panoptic id table ``lut`` (see
+    :func:`_segment_lut`): kept kernels, in segment (descending score)
+    order, with their ids, labels, scores and kernel indices."""
+    order = torch.sort(scores, descending=True, stable=True).indices
+    kernel_inds = order[lut[order] != void_label]
+    return PanopticPrediction(pan_seg, lut[kernel_inds], labels[kernel_inds],
+                              scores[kernel_inds], kernel_inds)
 
 
 # --------------------------------------------------------------------------
@@ -338,20 +397,43 @@ def panoptic_merge_logits(scores: Tensor,
     img_meta), ...)`` with identical output, computed slab by slab (see
     :func:`mask_argmax_and_areas`): peak memory ~``slab_elements`` floats
     instead of several (N, H, W) tensors, and fewer passes over them."""
+    return panoptic_segments_logits(
+        scores, labels, mask_logits, img_meta, num_thing_kernels,
+        void_label, overlap_thr, instance_score_thr, mask_thr,
+        segment_id_start, slab_elements).pan_seg
+
+
+def panoptic_segments_logits(scores: Tensor,
+                             labels: Tensor,
+                             mask_logits: Tensor,
+                             img_meta: dict,
+                             num_thing_kernels: int,
+                             void_label: int,
+                             overlap_thr: float = 0.6,
+                             instance_score_thr: float = 0.3,
+                             mask_thr: float = 0.5,
+                             segment_id_start: int = 1,
+                             slab_elements: int = SLAB_ELEMENTS
+                             ) -> PanopticPrediction:
+    """:func:`panoptic_merge_logits` that also returns the kept segments
+    and the kernel of each (what a tracker needs)."""
     ori_h, ori_w = (int(v) for v in img_meta['ori_shape'][:2])
     num_kernels = scores.size(0)
     if num_kernels == 0:
-        return torch.full((ori_h, ori_w),
-                          void_label,
-                          dtype=torch.long,
-                          device=mask_logits.device)
+        pan_seg = torch.full((ori_h, ori_w),
+                             void_label,
+                             dtype=torch.long,
+                             device=mask_logits.device)
+        empty = pan_seg.new_zeros((0, ))
+        return PanopticPrediction(pan_seg, empty, empty,
+                                  scores.new_zeros((0, )), empty)
     ids, orig_area = mask_argmax_and_areas(scores, mask_logits, img_meta,
                                            mask_thr, slab_elements)
     area = torch.bincount(ids.flatten(), minlength=num_kernels)
     lut = _segment_lut(scores, labels, area, orig_area, num_thing_kernels,
                        void_label, overlap_thr, instance_score_thr,
                        segment_id_start)
-    return lut[ids]
+    return kept_segments(scores, labels, lut, lut[ids], void_label)
 
 
 def binary_masks(mask_logits: Tensor,
@@ -393,7 +475,8 @@ def instance_topk(cls_probs: Tensor,
     class probability times the kernel's mean mask probability over its
     foreground (``> mask_thr``), which ranks sharp masks above vague ones
     (Mask2Former-style); masks are binarised at ``mask_thr`` at the
-    original size; boxes are the tight boxes of the masks.
+    original size; boxes are the tight boxes of the masks; ``kernel_inds``
+    is the kernel of every instance.
     """
     if mask_score:
         probs = mask_logits.sigmoid().flatten(1)
@@ -410,6 +493,8 @@ def instance_topk(cls_probs: Tensor,
     results.scores = scores
     results.labels = labels
     results.masks = masks
+    # the kernel of every instance (a tracker reads its kernel / embedding)
+    results.kernel_inds = kernel_idx
     results.bboxes = mask2bbox(masks).to(scores.dtype) if len(masks) else \
         scores.new_zeros((0, 4))
     return results

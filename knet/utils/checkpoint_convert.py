@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from .checkpoint_compat import atomic_torch_save
+from .checkpoint_compat import atomic_torch_save, safe_torch_load
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'det', 'knet')
@@ -27,11 +27,14 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the model it is meant for."""
 
 
-def load_checkpoint_file(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Return (state_dict, meta) of an mmcv/mmengine or bare checkpoint."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    ckpt = torch.load(path, map_location='cpu', weights_only=False)
+def load_checkpoint_file(path: str, unsafe: Optional[bool] = None
+                         ) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Return (state_dict, meta) of an mmcv/mmengine or bare checkpoint.
+
+    Loaded with the allow-listed safe unpickler; ``unsafe=True`` (or
+    ``KNET_UNSAFE_LOAD=1``) opts in to full pickle for trusted files.
+    """
+    ckpt = safe_torch_load(path, map_location='cpu', unsafe=unsafe)
     if not isinstance(ckpt, dict):
         raise CheckpointMismatchError(
             f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
@@ -183,9 +186,28 @@ def _dataset_meta(meta: dict, state: Dict[str, torch.Tensor]) -> dict:
     return out
 
 
+def check_destination(src: str, dst: str, force: bool = False) -> None:
+    """Refuse to overwrite the source, or an existing file without force."""
+    if osp.abspath(dst) == osp.abspath(src) or (
+            osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst)):
+        raise FileExistsError(
+            f'destination {dst} is the source checkpoint: converting in '
+            'place would drop its optimizer / training state; give another '
+            'output path')
+    if osp.exists(dst) and not force:
+        raise FileExistsError(
+            f'{dst} already exists; pass --force (force=True) to overwrite '
+            'it')
+    if osp.isdir(dst):
+        raise IsADirectoryError(f'destination {dst} is a folder; give a '
+                                'file path')
+
+
 def convert_checkpoint(src: str,
                        dst: str,
-                       config: Optional[str] = None) -> str:
+                       config: Optional[str] = None,
+                       force: bool = False,
+                       unsafe: Optional[bool] = None) -> str:
     """Validate and rewrite ``src`` as a checkpoint of this project.
 
     Args:
@@ -194,11 +216,15 @@ def convert_checkpoint(src: str,
         dst (str): Output path (written atomically).
         config (str, optional): Config of the target model; inferred from
             the weights when omitted.
+        force (bool): Overwrite an existing ``dst`` (never ``src``).
+        unsafe (bool, optional): Load ``src`` with full pickle (trusted
+            files only); None follows ``KNET_UNSAFE_LOAD``.
 
     Returns:
         str: The config the checkpoint was validated against.
     """
-    state, meta = load_checkpoint_file(src)
+    check_destination(src, dst, force)
+    state, meta = load_checkpoint_file(src, unsafe=unsafe)
     if config is None:
         if is_det_state_dict(state):
             config = infer_det_config(state)

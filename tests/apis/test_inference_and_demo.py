@@ -109,6 +109,14 @@ def test_demo_folder_and_video(images, checkpoints, tmp_path):
     assert drawn == ['img0.png', 'img1.png']
     vis = cv2.imread(osp.join(out, 'vis', 'img0.png'))
     assert vis.shape[:2] == (96, 128)
+    # raw predictions: mmdet's json + the COCO-panoptic RGB-id PNG
+    assert sorted(os.listdir(osp.join(out, 'preds'))) == [
+        'img0.json', 'img0_panoptic_seg.png', 'img1.json',
+        'img1_panoptic_seg.png'
+    ]
+    pan = cv2.imread(osp.join(out, 'preds', 'img1_panoptic_seg.png'))
+    assert pan.shape[:2] == (80, 72)
+    assert f'raw predictions written to {osp.join(out, "preds")}' in stdout
 
     video = str(tmp_path / 'clip.avi')
     writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5,
@@ -120,6 +128,42 @@ def test_demo_folder_and_video(images, checkpoints, tmp_path):
     stdout = _demo([video, SEM_CFG, checkpoints['sem'], '--out', out_v])
     assert len(os.listdir(osp.join(out_v, 'vis'))) == 3
     assert '000002.png:' in stdout
+    preds = sorted(os.listdir(osp.join(out_v, 'pred')))
+    assert preds == ['000000.png', '000001.png', '000002.png']
+    seg = cv2.imread(osp.join(out_v, 'pred', '000002.png'),
+                     cv2.IMREAD_UNCHANGED)
+    assert seg.shape == (48, 64) and seg.dtype == np.uint8
+    assert int(seg.max()) < 11  # class indices of the 11-class toy
+
+
+def test_demo_refuses_checkpoint_of_another_model(images, checkpoints,
+                                                  tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'knet_demo_tool', osp.join(REPO, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    folder, _ = images
+    args = [folder, PAN_CFG, checkpoints['sem'], '--out', str(tmp_path)]
+    assert demo.main(args) == 1  # the exit status of tools/demo.py
+    err = capsys.readouterr().err
+    assert f'error: checkpoint {checkpoints["sem"]} does not match' in err
+    assert 'missing in checkpoint (' in err
+    assert not osp.exists(osp.join(tmp_path, 'vis'))
+    # --allow-partial runs it anyway
+    assert demo.main([*args, '--allow-partial']) == 0
+    assert sorted(os.listdir(osp.join(tmp_path, 'vis'))) == \
+        ['img0.png', 'img1.png']
+
+
+def test_checked_inferencer_refuses_other_model(checkpoints):
+    from knet.engine.checkpoint_match import build_checked_inferencer
+    from knet.utils.checkpoint_convert import CheckpointMismatchError
+    with pytest.raises(CheckpointMismatchError, match='unexpected in '
+                       r'checkpoint \(\d+\)'):
+        build_checked_inferencer(SEM_CFG, checkpoints['ins'])
+    inferencer = build_checked_inferencer(SEM_CFG, checkpoints['sem'])
+    assert inferencer.model.dataset_meta['classes'][0] == 'sky'
 
 
 def test_demo_rejects_missing_input(tmp_path):

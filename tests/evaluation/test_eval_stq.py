@@ -186,19 +186,34 @@ def test_stq_metric_wrapper_matches_class():
     gt = np.array([[1 + 1000, 1 + 1000, 0, 2]])  # class 2 (== C) is void
     preds = [np.array([[1 + 3000, 1 + 3000, 0, 1 + 3000]]),
              np.array([[1 + 4000, 1 + 3000, 0, 0]])]
-    metric = STQMetric(num_classes=2, thing_ids=[1])
-    metric.dataset_meta = {}
-    metric.process({}, [sample(0, 0, gt, preds[0])])
-    metric.process({}, [{'video_data_samples': [sample(0, 1, gt, preds[1])]}])
-    out = metric.evaluate(2)
-    ref = STQuality(2, [1], 255, SHIFT, 2**24)
-    for p in preds:
-        keep = np.array([True, True, True, False])  # GT void dropped
-        ref.update_state(pan([1, 1, 0], [1, 1, 0]),
-                         pan(p[0][keep] % 1000, p[0][keep] // 1000), 0)
-    res = ref.result()
-    assert out['video/STQ'] == pytest.approx(res['STQ'])
-    assert out['video/AQ'] == pytest.approx(res['AQ'])
-    assert out['video/SQ'] == pytest.approx(res['IoU'])
-    # frame 0: tube 3 covers the GT tube; frame 1: split 1/1 -> AQ < 1
-    assert 0.5 < out['video/AQ'] < 1.0
+    outs = {}
+    for protocol in ('official', 'videoknet'):
+        metric = STQMetric(num_classes=2, thing_ids=[1], protocol=protocol)
+        metric.dataset_meta = {}
+        metric.process({}, [sample(0, 0, gt, preds[0])])
+        metric.process({}, [{'video_data_samples':
+                             [sample(0, 1, gt, preds[1])]}])
+        outs[protocol] = metric.evaluate(2)
+    for protocol, keep in (('official', [True] * 4),
+                           ('videoknet', [True, True, True, False])):
+        keep = np.array(keep)  # videoknet drops the GT-void pixel
+        ref = STQuality(2, [1], 255, SHIFT, 2**24)
+        gt_cls = np.array([1, 1, 0, 255])
+        for p in preds:
+            ref.update_state(pan(gt_cls[keep], np.array([1, 1, 0, 0])[keep]),
+                             pan(p[0][keep] % 1000, p[0][keep] // 1000), 0)
+        res = ref.result()
+        out = outs[protocol]
+        assert out['video/STQ'] == pytest.approx(res['STQ'])
+        assert out['video/AQ'] == pytest.approx(res['AQ'])
+        assert out['video/SQ'] == pytest.approx(res['IoU'])
+    # frame 0: tube 3 covers the GT tube (and, officially, the void pixel)
+    assert 0.5 < outs['official']['video/AQ'] < outs['videoknet'][
+        'video/AQ'] < 1.0
+
+
+def test_missing_thing_classes_warn():
+    stq = STQuality(3, [1], 255, SHIFT, 2**24)
+    stq.update_state(pan([0, 2, 2], [0, 1, 1]), pan([0, 2, 2], [0, 1, 1]))
+    with pytest.warns(UserWarning, match=r'thing classes \[1\]'):
+        assert stq.result()['AQ'] == 0

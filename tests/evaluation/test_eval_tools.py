@@ -37,17 +37,21 @@ def run_tools(commands):
     return out
 
 
-def expected_step(data, windows=(1, 2, 3, 4), settings=KITTI_STEP):
-    """STQ / VPQ computed in-process from the arrays written to disk."""
+def expected_step(data, windows=(1, 2, 3, 4), settings=KITTI_STEP,
+                  protocol='official'):
+    """STQ / VPQ computed in-process from the arrays written to disk
+    (``videoknet``: GT void removed for STQ, short sequences clipped)."""
     stq = STQuality(settings.num_classes, settings.thing_ids,
                     settings.ignore_label, SHIFT, 2**24)
     vpq = VideoPanopticQuality(settings.num_classes, settings.thing_ids,
-                               settings.ignore_label, 2**SHIFT, windows)
+                               settings.ignore_label, 2**SHIFT, windows,
+                               protocol=protocol)
     for seq, (gc, gi, pc, pi) in data.items():
         for f in range(len(gc)):
             gt = (gc[f] << SHIFT) + gi[f]
             pred = (pc[f] << SHIFT) + pi[f]
-            keep = gc[f] != settings.ignore_label
+            keep = (gc[f] != settings.ignore_label if protocol == 'videoknet'
+                    else np.ones(gc[f].shape, bool))
             stq.update_state(gt[keep], pred[keep], seq)
             vpq.update(gt, pred, seq, f)
     return stq.result(), vpq.result()
@@ -220,15 +224,21 @@ def vipseg_folders(tmp_path_factory):
 
 
 def test_vipseg_tools_json(vipseg_folders, tmp_path):
+    """``--protocol videoknet`` keeps the previous numbers (GT void removed,
+    windows 1 2 4 6, short videos as one window)."""
     pred, gt, data = vipseg_folders
     stq_json, vpq_json = str(tmp_path / 'stq.json'), str(tmp_path / 'vpq.json')
     results = run_tools([
-        ['eval_dstq_vipseg.py', pred, gt, '--json', stq_json],
-        ['eval_dvpq_vipseg.py', pred, gt, '--json', vpq_json, '--nproc', '2'],
+        ['eval_dstq_vipseg.py', pred, gt, '--json', stq_json, '--protocol',
+         'videoknet'],
+        ['eval_dvpq_vipseg.py', pred, gt, '--json', vpq_json, '--nproc', '2',
+         '--protocol', 'videoknet'],
     ])
-    for rc, _, stderr in results:
+    for rc, stdout, stderr in results:
         assert rc == 0, stderr
-    stq, vpq = expected_step(data, windows=(1, 2, 4, 6), settings=VIPSEG)
+        assert 'protocol videoknet' in stdout
+    stq, vpq = expected_step(data, windows=(1, 2, 4, 6), settings=VIPSEG,
+                             protocol='videoknet')
     got = json.load(open(stq_json))
     assert got['STQ'] == pytest.approx(stq['STQ'], abs=1e-12)
     assert list(got['per_sequence']) == ['12_abc', '7_xyz']
@@ -237,6 +247,7 @@ def test_vipseg_tools_json(vipseg_folders, tmp_path):
     assert sorted(got['per_window'], key=int) == ['1', '2', '4', '6']
     assert got['VPQ'] == pytest.approx(vpq['VPQ'], abs=1e-12)
     assert got['settings']['num_classes'] == 124
+    assert got['protocol'] == got['settings']['protocol'] == 'videoknet'
 
 
 def test_vipseg_instance_map_is_used(vipseg_folders, tmp_path, capsys):
@@ -305,3 +316,86 @@ def test_benchmark_script_runs_and_agrees(tmp_path):
     assert max(res['max_abs_diff'].values()) <= 1e-9
     assert set(res['speedup']) >= {'knet_single_core', 'knet_default'}
     assert 'single core, in-process' in stdout
+
+
+# --------------------------------------------------------------------------
+# frame pairing, thing-id and window checks
+
+
+def _renamed_copy(src, dst, rename):
+    """Copy a ``{seq}/{frame}.png`` tree, renaming frames with ``rename``."""
+    for seq in os.listdir(src):
+        os.makedirs(os.path.join(dst, seq))
+        for name in os.listdir(os.path.join(src, seq)):
+            shutil.copy(os.path.join(src, seq, name),
+                        os.path.join(dst, seq, rename(name)))
+    return dst
+
+
+def test_frames_pair_by_number_not_text_order(tmp_path):
+    """``0.png .. 11.png`` against ``000000.png ..``: an exact copy of the
+    ground truth scores 1 (text order would pair 10.png with frame 2)."""
+    data = {'0000': make_step_video(num_frames=12, height=12, width=16,
+                                    seed=5)}
+    gt = str(tmp_path / 'gt')
+    gc, gi, _, _ = data['0000']
+    for f in range(12):
+        write_step_png(os.path.join(gt, '0000', f'{f:06d}.png'), gc[f],
+                       gi[f])
+    pred = _renamed_copy(gt, str(tmp_path / 'pred'),
+                         lambda n: f'{int(n[:-4])}.png')
+    out = str(tmp_path / 'r.json')
+    assert dstq_step_main([pred, gt, '--json', out, '--no-progress']) == 0
+    assert json.load(open(out))['STQ'] == pytest.approx(1.0)
+    assert dvpq_step_main([pred, gt, '--json', out, '--no-progress']) == 0
+    assert json.load(open(out))['VPQ'] == pytest.approx(1.0)
+    # GT frames named 0.png .. 11.png are ordered by number too
+    assert dvpq_step_main([gt, pred, '--json', out, '--no-progress']) == 0
+    assert json.load(open(out))['VPQ'] == pytest.approx(1.0)
+
+
+def test_ambiguous_or_unmatched_frame_names_are_errors(step_folders,
+                                                       tmp_path, capsys):
+    root, _ = step_folders
+    gt = os.path.join(root, 'gt')
+    pred = _renamed_copy(gt, str(tmp_path / 'pred'),
+                         lambda n: f'{int(n[:-4])}.png')
+    dup = os.path.join(pred, '0001', '003.png')
+    shutil.copy(os.path.join(pred, '0001', '3.png'), dup)
+    assert dstq_step_main([pred, gt, '--no-progress']) == 1
+    err = capsys.readouterr().err
+    assert 'Ambiguous frame names' in err and dup in err
+    assert os.path.join(pred, '0001', '3.png') in err
+    os.remove(dup)
+    os.rename(os.path.join(pred, '0001', '3.png'),
+              os.path.join(pred, '0001', '13.png'))
+    assert dvpq_step_main([pred, gt, '--no-progress']) == 1
+    err = capsys.readouterr().err
+    assert 'Missing prediction frame' in err
+    assert os.path.join(gt, '0001', '000003.png') in err
+
+
+def test_missing_thing_classes_warn(tmp_path):
+    """Default things {11, 13} on data whose things are class 12."""
+    gc = np.zeros((3, 8, 8), np.int64)
+    gi = np.zeros_like(gc)
+    gc[:, 2:5, 2:6], gi[:, 2:5, 2:6] = 12, 1
+    for f in range(3):
+        write_step_png(str(tmp_path / 'gt' / '0000' / f'{f:06d}.png'),
+                       gc[f], gi[f])
+    gt = str(tmp_path / 'gt')
+    with pytest.warns(UserWarning, match=r'thing classes \[11, 13\]'):
+        assert dstq_step_main([gt, gt, '--no-progress']) == 0
+    with pytest.warns(UserWarning, match=r'thing classes \[11, 13\]'):
+        assert dvpq_step_main([gt, gt, '--no-progress', '--windows',
+                               '1']) == 0
+
+
+@pytest.mark.parametrize('windows', [['0'], ['-2', '1'], ['1', '1']])
+def test_bad_windows_stop_with_message(step_folders, capsys, windows):
+    root, _ = step_folders
+    gt = os.path.join(root, 'gt')
+    with pytest.raises(SystemExit) as exc:
+        dvpq_step_main([gt, gt, '--windows'] + windows)
+    assert exc.value.code == 2
+    assert '--windows' in capsys.readouterr().err

@@ -112,13 +112,43 @@ def test_empty_prediction_and_absent_classes():
     assert w['per_class'][1]['fn'] == 1
 
 
-def test_short_sequence_uses_one_window_of_all_frames():
+def test_short_sequence_rules():
+    """Official: a 2-frame sequence adds nothing at k = 4; videoknet: it is
+    one 2-frame window (an id switch there: 1 FN + 1 FP)."""
     gt = ids([[1, 1]], [[1, 1]])
     pred = [ids([[1, 1]], [[1, 1]]), ids([[1, 1]], [[2, 2]])]
     frames = [vpq_frame_stats(gt, p) for p in pred]
+    assert not window_pq_counts(frames, 4, 2, 255, DIV).any()
+    clipped = window_pq_counts(frames, 4, 2, 255, DIV, clip_short=True)
+    np.testing.assert_array_equal(clipped[:, 1], [0, 0, 2, 1])
     np.testing.assert_array_equal(
-        window_pq_counts(frames, 4, 2, 255, DIV),
-        window_pq_counts(frames, 2, 2, 255, DIV))
+        clipped, window_pq_counts(frames, 2, 2, 255, DIV))
+    vpq = VideoPanopticQuality(2, [1], windows=(1, 4), protocol='videoknet')
+    for f, p in enumerate(pred):
+        vpq.update(gt, p, 's', f)
+    assert vpq.result()['per_window']['4']['per_class'][1]['fp'] == 2
+    assert vpq.result()['protocol'] == 'videoknet'
+    official = VideoPanopticQuality(2, [1], windows=(1, 4))
+    for f, p in enumerate(pred):
+        official.update(gt, p, 's', f)
+    with pytest.warns(UserWarning, match=r'window size\(s\) \[4\]'):
+        res = official.result()
+    assert res['per_window']['4']['n'] == 0
+    assert res['VPQ'] == pytest.approx(res['per_window']['1']['PQ'] / 2)
+
+
+@pytest.mark.parametrize('windows', [[0], [], [-1, 2], [2, 2], [1.5]])
+def test_bad_windows_are_rejected(windows):
+    with pytest.raises(ValueError, match='window'):
+        VideoPanopticQuality(2, [1], windows=windows)
+
+
+def test_missing_thing_classes_warn():
+    gt = ids([[0, 2, 2]], [[0, 1, 1]])  # things are class 2, not 1
+    vpq = VideoPanopticQuality(3, [1], windows=(1, ))
+    vpq.update(gt, gt, 's', 0)
+    with pytest.warns(UserWarning, match=r'thing classes \[1\]'):
+        assert vpq.result()['VPQ_th'] == 0
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
@@ -186,3 +216,27 @@ def test_metrics_build_from_config():
                 dict(type='KNetYouTubeVISMetric')):
         metric = METRICS.build(cfg)
         assert type(metric).__name__ == cfg['type']
+
+
+def test_vpq_metric_protocols_on_a_short_video():
+    """A perfect 2-frame video at k = 4: nothing officially (PQ 0, n 0),
+    one 2-frame window under videoknet (PQ 1)."""
+    gt = np.array([[1 + 1000, 1 + 1000]])
+    preds = [np.array([[1 + 3000, 1 + 3000]])] * 2
+    res = {}
+    for protocol in ('official', 'videoknet'):
+        metric = VPQMetric(num_classes=2, thing_ids=[1], windows=[1, 4],
+                           protocol=protocol)
+        metric.dataset_meta = {}
+        for f, p in enumerate(preds):
+            metric.process({}, [{'video_id': 'v', 'frame_id': f,
+                                 'gt_panoptic_seg': {'sem_seg': gt},
+                                 'pred_panoptic_seg': {'sem_seg': p}}])
+        res[protocol] = metric.evaluate(2)
+    assert res['official']['video/VPQ@1'] == pytest.approx(1.0)
+    assert res['official']['video/VPQ@4'] == 0.0
+    assert res['official']['video/VPQ'] == pytest.approx(0.5)
+    assert res['videoknet']['video/VPQ@4'] == pytest.approx(1.0)
+    assert res['videoknet']['video/VPQ'] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match='protocol'):
+        VPQMetric(num_classes=2, thing_ids=[1], protocol='vipseg')

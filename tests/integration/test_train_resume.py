@@ -3,6 +3,7 @@
 mmengine's Runner on CPU: the loss goes down, a checkpoint is written and
 training resumes from it."""
 import glob
+import os
 import os.path as osp
 
 import pytest
@@ -55,7 +56,16 @@ def test_panoptic_trains_saves_and_resumes(tmp_path):
     assert osp.isfile(ckpt)
     assert not glob.glob(osp.join(work, '.*.tmp'))
     assert runner.iter == 30
-    saved = torch.load(ckpt, weights_only=False)
+    # a real K-Net Runner checkpoint loads with the safe, allow-listed
+    # loader and needs nothing outside the allow-list
+    from knet.utils.checkpoint_compat import (checkpoint_safe_globals,
+                                              safe_torch_load)
+    allowed = {item[1] if isinstance(item, tuple) else
+               f'{item.__module__}.{item.__qualname__}'
+               for item in checkpoint_safe_globals()}
+    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(ckpt))
+    assert needed <= allowed, needed - allowed
+    saved = safe_torch_load(ckpt, map_location='cpu')
     assert saved['meta']['iter'] == 30
     assert 'message_hub' in saved and 'optimizer' in saved
 
@@ -68,3 +78,46 @@ def test_panoptic_trains_saves_and_resumes(tmp_path):
     assert len(rec2.losses) == 4  # iterations 31..34 only
     assert runner2.iter == 34
     assert osp.isfile(osp.join(work, 'iter_34.pth'))
+
+
+def _toy_test_cfg(tmp_path) -> str:
+    """A toy panoptic config on tiny generated data, dumped to a file."""
+    data = make_coco(str(tmp_path / 'data'), num_train=2, num_val=2)
+    cfg = toy_det_cfg('knet_s3_r18_fpn_toy-panoptic.py', data,
+                      str(tmp_path / 'work'), 1)
+    path = str(tmp_path / 'toy_cfg.py')
+    cfg.dump(path)
+    return path
+
+
+@pytest.mark.slow
+def test_test_tool_refuses_crafted_and_broken_checkpoints(tmp_path):
+    import importlib.util
+
+    from knet.utils.checkpoint_compat import (CorruptCheckpointError,
+                                              UnsafeCheckpointError)
+
+    from .toy_utils import REPO
+    spec = importlib.util.spec_from_file_location(
+        'knet_test_tool', osp.join(REPO, 'tools', 'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg = _toy_test_cfg(tmp_path)
+    marker = str(tmp_path / 'PWNED')
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f'touch {marker}', )
+
+    evil = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': {'x': Payload()}}, evil)
+    empty = str(tmp_path / 'empty.pth')
+    open(empty, 'wb').close()
+    for ckpt, error, words in (
+            (evil, UnsafeCheckpointError, ('system', '--unsafe-load')),
+            (empty, CorruptCheckpointError, ('empty', ))):
+        with pytest.raises(error) as err:
+            tool.main([cfg, ckpt, '--work-dir', str(tmp_path / 'test_work')])
+        msg = str(err.value)
+        assert ckpt in msg and all(w in msg for w in words), msg
+        assert not osp.exists(marker)

@@ -15,12 +15,18 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAN_CFG = 'configs/toy/knet_s3_r18_fpn_toy-panoptic.py'
 
 
+# the tiny synthetic data of these tests: what the start-up check generates
+# into a missing data_root, and what the tiny_coco fixture writes up front
+TINY_DATA = dict(num_train=4, num_val=4, size=(64, 64))
+
+
 def _data_options(data: str, iters: int):
     opts = [
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters + 1}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-        'param_scheduler=[]'
+        'param_scheduler=[]', 'synthetic_data.num_train=4',
+        'synthetic_data.num_val=4', 'synthetic_data.size=(64,64)'
     ]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [
@@ -48,8 +54,7 @@ def _run(cmd, env=None, timeout=900):
 def tiny_coco(tmp_path_factory):
     from knet.datasets.synthetic import generate
     root = tmp_path_factory.mktemp('data')
-    generate('coco', str(root), seed=0, num_train=4, num_val=4,
-             size=(64, 64), progress=False)
+    generate('coco', str(root), seed=0, progress=False, **TINY_DATA)
     return str(root / 'coco')
 
 
@@ -69,12 +74,18 @@ def _metrics(work_dir: str) -> dict:
 
 @pytest.mark.dist
 @pytest.mark.slow
-def test_dist_train_resume_and_test_on_cpu(tiny_coco, tmp_path):
+def test_dist_train_resume_and_test_on_cpu(tmp_path):
+    # no data beforehand: the start-up check of the two ranks generates it
+    # once (one rank under the lock, the other waits)
+    tiny_coco = str(tmp_path / 'fresh' / 'coco')
     work = str(tmp_path / 'work')
     port = str(random.randint(20000, 40000))
     opts = _data_options(tiny_coco, 2)
     log = _run(['bash', 'tools/dist_train.sh', PAN_CFG, '2', '--work-dir',
                 work, '--cfg-options', *opts], env={'PORT': port})
+    assert log.count(f'{tiny_coco} generated') == 1, log[-3000:]
+    assert log.count(f'{tiny_coco} complete') == 1, log[-3000:]
+    assert osp.isfile(osp.join(tiny_coco, 'meta.json'))
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)

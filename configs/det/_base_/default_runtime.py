@@ -10,9 +10,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    checkpoint=dict(type='KNetCheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    # mmdet's hook; --show-dir DIR paints every test image into DIR
+    # (knet/visualization/hooks.py)
+    visualization=dict(type='KNetDetVisualizationHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

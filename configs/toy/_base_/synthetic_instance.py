@@ -2,6 +2,8 @@
 # scored by mmdet's CocoMetric (mask AP; boxes come from the masks).
 dataset_type = 'CocoDataset'
 data_root = 'data/synthetic/coco/'
+# Generated at start-up when missing (see synthetic_panoptic.py, DATASET.md)
+synthetic_data = dict(task='coco', seed=0)
 metainfo = dict(
     classes=('disk', 'square', 'triangle', 'ring', 'cross', 'star'),
     palette=[(220, 40, 40), (235, 205, 35), (205, 45, 200), (250, 135, 20),

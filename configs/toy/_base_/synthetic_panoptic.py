@@ -2,6 +2,12 @@
 # read by mmdet's own CocoPanopticDataset and CocoPanopticMetric.
 dataset_type = 'CocoPanopticDataset'
 data_root = 'data/synthetic/coco/'
+# Generated at start-up when missing (knet/datasets/data_checks.py, all
+# entry points): deterministic, into every dataset data_root whose folder is
+# named 'coco', one process under a file lock. Extra keys are generator
+# parameters (num_train, num_val, size, difficulty); a complete folder made
+# with other parameters is kept. See DATASET.md, 'Built-in synthetic data'.
+synthetic_data = dict(task='panoptic', seed=0)
 thing_classes = ('disk', 'square', 'triangle', 'ring', 'cross', 'star')
 stuff_classes = ('sky', 'wall', 'ground', 'grass', 'water')
 metainfo = dict(

@@ -27,8 +27,9 @@ Default layout under ``data/synthetic`` (details in ``formats/*.py``)::
     <unit>/meta.json                    parameters; written last
 """
 from .api import (DEFAULT_OUT_DIR, FORMAT_VERSION, TASK_DEFAULTS, TASKS,
-                  VIDEO_TASKS, generate, generate_all, is_up_to_date,
-                  resolve_params, task_dir)
+                  VIDEO_TASKS, generate, generate_all, generate_with_status,
+                  is_complete, is_up_to_date, resolve_params, task_dir,
+                  unit_lock)
 from .classes import (STEP_VOID, SYNTHETIC_CLASSES, SYNTHETIC_PALETTE,
                       SYNTHETIC_SEMANTIC_CLASSES, SYNTHETIC_SEMANTIC_PALETTE,
                       SYNTHETIC_STEP_THING_IDS, SYNTHETIC_STUFF_CLASSES,
@@ -39,8 +40,8 @@ from .scene import Scene, SceneConfig, Segment, render_image, render_video
 
 __all__ = [
     'DEFAULT_OUT_DIR', 'FORMAT_VERSION', 'TASK_DEFAULTS', 'TASKS',
-    'VIDEO_TASKS', 'generate', 'generate_all', 'is_up_to_date',
-    'resolve_params', 'task_dir', 'STEP_VOID', 'SYNTHETIC_CLASSES',
+    'VIDEO_TASKS', 'generate', 'generate_all', 'generate_with_status',
+    'is_complete', 'is_up_to_date', 'resolve_params', 'task_dir', 'unit_lock', 'STEP_VOID', 'SYNTHETIC_CLASSES',
     'SYNTHETIC_PALETTE', 'SYNTHETIC_SEMANTIC_CLASSES',
     'SYNTHETIC_SEMANTIC_PALETTE', 'SYNTHETIC_STEP_THING_IDS',
     'SYNTHETIC_STUFF_CLASSES', 'SYNTHETIC_STUFF_PALETTE',

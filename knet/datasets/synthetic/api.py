@@ -6,16 +6,28 @@ A unit is rendered into a private staging folder ``<out>/.<unit>.partial-N``
 then swapped into ``<out>/<unit>`` by renames, so an interrupted run never
 leaves a folder that looks complete. A unit whose meta.json records the
 requested parameters, and whose file count matches, is skipped.
+
+Check-and-write runs under an exclusive ``fcntl.flock`` on
+``<out>/.<unit>.lock``: of several processes (e.g. the ranks of a
+distributed run) one writes, the others wait and then find it complete.
+A folder without meta.json that holds only the unit's own entries is a
+half-written leftover and is replaced; any other folder is refused.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, staging renames only
+    fcntl = None
 
 from .classes import (SYNTHETIC_STUFF_CLASSES, SYNTHETIC_THING_CLASSES,
                       check_classes)
@@ -55,6 +67,17 @@ _ALLOW_CROWD = {
     'step': True,
     'ytvis': False,
     'vspw': False
+}
+
+
+#: Top-level entries each unit's writer creates (meta.json aside): a folder
+#: holding nothing else, without meta.json, is a half-written leftover.
+_UNIT_ENTRIES = {
+    'coco': {'train', 'val', 'annotations'},
+    'ade': {'images', 'annotations'},
+    'step': {'video_sequence'},
+    'ytvis': {'train', 'valid', 'annotations'},
+    'vspw': {'data', 'train.txt', 'val.txt', 'label_num_dic_final.json'},
 }
 
 
@@ -144,6 +167,34 @@ def is_up_to_date(task: str,
     return meta.get('num_files') == _count_files(folder)
 
 
+def is_complete(task: str,
+                out_dir: str | os.PathLike = DEFAULT_OUT_DIR) -> bool:
+    """Whether ``task``'s folder is complete, whatever its parameters."""
+    unit = _unit(task)
+    folder = task_dir(task, out_dir)
+    meta = _read_meta(folder)
+    return (meta is not None and meta.get('generator') == GENERATOR
+            and meta.get('format_version') == FORMAT_VERSION
+            and meta.get('task') == unit
+            and meta.get('num_files') == _count_files(folder))
+
+
+@contextlib.contextmanager
+def unit_lock(out_dir: str | os.PathLike, task: str) -> Iterator[None]:
+    """Hold the exclusive lock ``<out>/.<unit>.lock`` (blocks until free)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(out / f'.{_unit(task)}.lock', 'a+b') as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether a process still runs (else its staging folder is garbage)."""
     try:
@@ -191,11 +242,15 @@ def _write_unit(unit: str, root: Path, params: dict,
         writer(*args, params['num_frames'], show_progress=show_progress)
 
 
-def _is_foreign(target: Path) -> bool:
-    """A non-empty path without our meta.json (even a corrupt one is ours)."""
+def _is_foreign(target: Path, unit: str) -> bool:
+    """A non-empty path without our meta.json (even a corrupt one is ours)
+    holding anything but the unit's own entries (else: half-written)."""
     if not target.exists() or (target / 'meta.json').is_file():
         return False
-    return not target.is_dir() or any(target.iterdir())
+    if not target.is_dir():
+        return True
+    names = {p.name for p in target.iterdir()}
+    return bool(names) and not names <= _UNIT_ENTRIES[unit]
 
 
 def generate(task: str,
@@ -204,6 +259,7 @@ def generate(task: str,
              *,
              force: bool = False,
              progress: bool = True,
+             keep_complete: bool = False,
              **params) -> Path:
     """Write one synthetic dataset unless up to date; return its folder.
 
@@ -211,20 +267,64 @@ def generate(task: str,
     (0 = learnable default .. 1 = hard), ``thing_classes``,
     ``stuff_classes`` and, for video tasks, ``num_frames`` (``None`` =
     default). ``force=True`` regenerates even an up-to-date folder and
-    replaces a folder that has no meta.json (refused otherwise).
+    replaces a folder that has no meta.json (refused otherwise, unless it
+    holds only the unit's own entries: a half-written leftover).
+    ``keep_complete=True`` keeps a complete folder made with other
+    parameters (only missing or incomplete data is written).
     """
+    return generate_with_status(
+        task,
+        out_dir,
+        seed,
+        force=force,
+        progress=progress,
+        keep_complete=keep_complete,
+        **params)[0]
+
+
+def _usable(task: str, out: Path, seed: int, keep_complete: bool,
+            params: dict) -> bool:
+    """Whether the task's folder can be used as it is."""
+    if keep_complete and is_complete(task, out):
+        return True
+    return is_up_to_date(task, out, seed, **params)
+
+
+def generate_with_status(task: str,
+                         out_dir: str | os.PathLike = DEFAULT_OUT_DIR,
+                         seed: int = 0,
+                         *,
+                         force: bool = False,
+                         progress: bool = True,
+                         keep_complete: bool = False,
+                         **params) -> tuple[Path, bool]:
+    """:func:`generate`, plus whether this call wrote the data."""
     unit = _unit(task)
     resolved = resolve_params(task, seed, **params)
     out = Path(out_dir)
     target = out / unit
-    if not force and is_up_to_date(task, out, seed, **params):
+    # fast path without the lock (works on read-only data folders too)
+    if not force and _usable(task, out, seed, keep_complete, params):
         logger.info('synthetic %s: up to date in %s', unit, target)
-        return target
-    if not force and _is_foreign(target):
-        raise FileExistsError(
-            f'{target} exists without the meta.json of the synthetic data '
-            'generator; delete it or pass force=True (--force)')
-    out.mkdir(parents=True, exist_ok=True)
+        return target, False
+    with unit_lock(out, task):
+        # another process may have written it while this one waited
+        if not force and _usable(task, out, seed, keep_complete, params):
+            logger.info('synthetic %s: written meanwhile in %s', unit,
+                        target)
+            return target, False
+        if not force and _is_foreign(target, unit):
+            raise FileExistsError(
+                f'{target} exists without the meta.json of the synthetic '
+                'data generator; delete it or pass force=True (--force)')
+        _write_and_publish(unit, out, resolved, progress)
+    return target, True
+
+
+def _write_and_publish(unit: str, out: Path, resolved: dict,
+                       progress: bool) -> None:
+    """Render into a staging folder, write meta.json last, rename it in."""
+    target = out / unit
     _clean_stale(out, unit)
     staging = out / f'.{unit}.partial-{os.getpid()}'
     old = out / f'.{unit}.old-{os.getpid()}'
@@ -234,8 +334,6 @@ def generate(task: str,
         meta = dict(
             _expected_meta(unit, resolved), num_files=_count_files(staging))
         write_json(staging / 'meta.json', meta)
-        if not force and is_up_to_date(task, out, seed, **params):
-            return target  # a concurrent run published the same data
         if target.exists() or target.is_symlink():
             os.replace(target, old)
         os.replace(staging, target)
@@ -244,7 +342,6 @@ def generate(task: str,
         shutil.rmtree(old, ignore_errors=True)
     logger.info('synthetic %s: generated in %s (%.1fs)', unit, target,
                 time.perf_counter() - start)
-    return target
 
 
 def generate_all(out_dir: str | os.PathLike = DEFAULT_OUT_DIR,

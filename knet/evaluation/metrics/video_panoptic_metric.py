@@ -20,7 +20,12 @@ unrolled):
   ``'seq_id'``) and the frame index under ``frame_key`` (default
   ``'frame_id'``, falling back to ``'img_id'``).
 
-Scores are fractions in [0, 1].
+Scores are fractions in [0, 1]. ``protocol`` is ``'official'`` (default:
+the benchmarks' rules) or ``'videoknet'`` (Video K-Net's eval scripts), see
+:mod:`knet.evaluation.video_protocol`; the protocol is logged with the
+results. The VIP-Seg-only rule of the official STQ (a thing numbered 0 by
+``eval_stq_vspw.py`` is crowd) needs the raw panomasks and is applied by
+``tools/eval_dstq_vipseg.py`` only.
 """
 from __future__ import annotations
 
@@ -31,8 +36,10 @@ from typing import Any
 import numpy as np
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 
 from ..stq import STQuality
+from ..video_protocol import OFFICIAL, check_windows, get_protocol
 from ..vpq import VideoPanopticQuality, vpq_frame_stats, window_pq_counts
 
 __all__ = ['STQMetric', 'VPQMetric']
@@ -74,8 +81,10 @@ class _VideoPanopticBase(BaseMetric):
                  seq_key: str = 'video_id',
                  frame_key: str = 'frame_id',
                  collect_device: str = 'cpu',
-                 prefix: str | None = None) -> None:
+                 prefix: str | None = None,
+                 protocol: str = OFFICIAL) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.protocol = get_protocol(protocol)
         self.num_classes = int(num_classes)
         self.thing_ids = [int(t) for t in thing_ids]
         self.ignore_label = int(ignore_label)
@@ -121,12 +130,16 @@ class STQMetric(_VideoPanopticBase):
         ignore_label: Void label (default 255).
         label_divisor: Instance multiplier of the panoptic encoding.
         seq_key, frame_key: Metainfo keys of the sequence / frame ids.
-        drop_gt_void: Remove GT-void pixels first (Video K-Net's scripts).
+        protocol: ``'official'`` scores whole frames (deeplab2
+            ``STQuality``); ``'videoknet'`` removes GT-void pixels first.
+        drop_gt_void: Override the protocol's GT-void rule (None: keep it).
     """
 
-    def __init__(self, *args, drop_gt_void: bool = True, **kwargs) -> None:
+    def __init__(self, *args, drop_gt_void: bool | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.drop_gt_void = drop_gt_void
+        self.drop_gt_void = (self.protocol.drop_gt_void
+                             if drop_gt_void is None else bool(drop_gt_void))
         self._stq = STQuality(self.num_classes, self.thing_ids,
                               self.ignore_label, _SHIFT,
                               max(2**24, self.num_classes << _SHIFT))
@@ -151,6 +164,9 @@ class STQMetric(_VideoPanopticBase):
                                                             str(r[1]))):
             stq.add_frame_stats(stats, seq)
         res = stq.result()
+        void = 'GT void removed' if self.drop_gt_void else 'whole frames'
+        print_log(f'STQMetric: protocol {self.protocol.name} ({void})',
+                  logger='current')
         return {'STQ': float(res['STQ']), 'AQ': float(res['AQ']),
                 'SQ': float(res['IoU'])}
 
@@ -163,14 +179,17 @@ class VPQMetric(_VideoPanopticBase):
     ``VPQ@k_st`` for every window size (prefixed ``video/``).
 
     Args:
-        windows: Window sizes (KITTI-STEP 1-4, VIP-Seg 1, 2, 4, 6).
+        windows: Window sizes (KITTI-STEP 1-4; VIP-Seg official 1, 2, 4, 6,
+            8, Video K-Net's 1, 2, 4, 6).
+        protocol: ``'official'``: a video shorter than k adds nothing at k;
+            ``'videoknet'``: it is scored as one shorter window.
         Other arguments as :class:`STQMetric`.
     """
 
     def __init__(self, *args, windows: Sequence[int] = (1, 2, 3, 4),
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.windows = [int(k) for k in windows]
+        self.windows = check_windows(windows)
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         for frame in _frames(data_samples):
@@ -188,15 +207,21 @@ class VPQMetric(_VideoPanopticBase):
             per_seq[seq][idx] = stats
         vpq = VideoPanopticQuality(self.num_classes, self.thing_ids,
                                    self.ignore_label, 1 << _SHIFT,
-                                   self.windows)
+                                   self.windows, protocol=self.protocol.name)
+        clip = self.protocol.clip_short_sequences
         for seq in sorted(per_seq, key=str):
             frames = [per_seq[seq][i] for i in sorted(per_seq[seq])]
             vpq.add_counts({
                 k: window_pq_counts(frames, k, self.num_classes,
-                                    self.ignore_label, 1 << _SHIFT)
+                                    self.ignore_label, 1 << _SHIFT,
+                                    clip_short=clip)
                 for k in self.windows
             })
         res = vpq.result()
+        short = 'one shorter window' if clip else 'skipped'
+        print_log(f'VPQMetric: protocol {self.protocol.name} (windows '
+                  f'{self.windows}; videos shorter than k: {short})',
+                  logger='current')
         out = {'VPQ': res['VPQ'], 'VPQ_th': res['VPQ_th'],
                'VPQ_st': res['VPQ_st']}
         for k, r in res['per_window'].items():

@@ -14,6 +14,12 @@ from torch import Tensor
 from ..losses.kernel_losses import (dense_seg_targets, image_kernel_targets,
                                     kernel_mask_losses)
 
+#: ``train_cfg`` keys (detector ``train_cfg.rpn``) the head reads
+#: (``pos_weight`` is accepted for the original configs and unused)
+KNOWN_TRAIN_CFG_KEYS = frozenset({'assigner', 'sampler', 'pos_weight'})
+#: ``test_cfg`` keys (detector ``test_cfg.rpn``) the head reads: none
+KNOWN_TEST_CFG_KEYS = frozenset()
+
 
 @MODELS.register_module()
 class ConvKernelHead(BaseModule):
@@ -267,4 +273,4 @@ class ConvKernelHead(BaseModule):
         return losses, kernels, x_feats, mask_preds
 
 
-__all__ = ['ConvKernelHead']
+__all__ = ['ConvKernelHead', 'KNOWN_TEST_CFG_KEYS', 'KNOWN_TRAIN_CFG_KEYS']

@@ -2,14 +2,15 @@
 """K-Net detector for instance and panoptic segmentation on mmdet 3.x."""
 from typing import List, Optional, Tuple
 
-import torch
-import torch.nn.functional as F
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, SampleList
 from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 from torch import Tensor
+
+from ..gt_preprocessing import (KernelGroundTruth, preprocess_kernel_gt,
+                                resize_to_assign)
 
 
 def _to_list_cfg(cfg):
@@ -88,50 +89,23 @@ class KNet(BaseDetector):
 
         Returns:
             tuple: gt_masks, gt_labels, gt_sem_masks, gt_sem_labels (the last
-            two are None for instance models).
+            two are None for instance models); see
+            :func:`~knet.models.gt_preprocessing.preprocess_kernel_gt` for
+            the full ground truth with instance ids.
         """
-        pad_h, pad_w = batch_data_samples[0].metainfo['batch_input_shape']
-        size = (pad_h // self.mask_assign_stride,
-                pad_w // self.mask_assign_stride)
-        gt_masks, gt_labels, sem_masks, sem_labels = [], [], [], []
-        for sample in batch_data_samples:
-            instances = sample.gt_instances
-            labels = instances.labels
-            device = labels.device
-            masks = instances.masks
-            if hasattr(masks, 'to_tensor'):
-                masks = masks.to_tensor(torch.float32, device)
-            gt_labels.append(labels)
-            gt_masks.append(
-                self._resize_to_assign(masks.float(), pad_h, pad_w, size))
-            if not self.do_panoptic:
-                continue
-            if 'gt_sem_seg' not in sample:
-                raise KeyError('panoptic K-Net needs gt_sem_seg in the data '
-                               'samples (LoadPanopticAnnotations with_seg)')
-            sem_seg = sample.gt_sem_seg.sem_seg[0]
-            classes = torch.unique(sem_seg)
-            classes = classes[(classes >= self.num_thing_classes)
-                              & (classes != 255)]
-            stuff = (sem_seg[None] == classes[:, None, None]).float()
-            sem_labels.append(classes.long())
-            sem_masks.append(
-                self._resize_to_assign(stuff, pad_h, pad_w, size))
-        if not self.do_panoptic:
-            return gt_masks, gt_labels, None, None
-        return gt_masks, gt_labels, sem_masks, sem_labels
+        return self.kernel_gt(batch_data_samples).as_loss_args()
+
+    def kernel_gt(self, batch_data_samples: SampleList) -> KernelGroundTruth:
+        """The kernels' ground truth, instance ids included."""
+        return preprocess_kernel_gt(batch_data_samples,
+                                    self.mask_assign_stride,
+                                    self.num_thing_classes, self.do_panoptic)
 
     @staticmethod
     def _resize_to_assign(masks: Tensor, pad_h: int, pad_w: int,
                           size: Tuple[int, int]) -> Tensor:
         """Zero-pad (n, h, w) masks to the batch shape, resize bilinearly."""
-        if masks.size(0) == 0:
-            return masks.new_zeros((0, *size))
-        height, width = masks.shape[-2:]
-        if height < pad_h or width < pad_w:
-            masks = F.pad(masks, (0, pad_w - width, 0, pad_h - height))
-        return F.interpolate(
-            masks[None], size, mode='bilinear', align_corners=False)[0]
+        return resize_to_assign(masks, pad_h, pad_w, size)
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> dict:

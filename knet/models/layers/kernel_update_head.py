@@ -10,10 +10,19 @@ optionally, class scores). Task differences are constructor options:
   gradient through the mask) or ``'softmax'`` (seg: soft, across kernels);
 * ``num_cls_fcs > 0`` adds the classifier (det/video), ``0`` drops it (seg).
 
+Each step is a method (``transform_feats``, ``assemble``, ``update``,
+``interact``, ``predict_classes``, ``predict_masks``) and the stage takes
+optional temporal context, the previous frame's kernels, through two hooks
+that the image stage leaves empty: ``fuse_previous`` (before the update:
+Video K-Net's kernel fusion) and ``link`` (after the interaction: the
+tracking kernels of kernel linking). Video / clip heads subclass and
+override single steps; :meth:`KNetKernelUpdateHead.forward_stage` returns
+every output (:class:`KernelStageOutput`).
+
 The attribute names are those of the original checkpoints
 (``kernel_update_conv``, ``attention.attn``, ``ffn.layers``, ``fc_mask`` ...).
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -67,6 +76,23 @@ def dynamic_conv(feats: Tensor, kernels: Tensor) -> Tensor:
         padding=ksize // 2,
         groups=num_imgs)
     return out.reshape(num_imgs, num_kernels, height, width)
+
+
+class KernelStageOutput(NamedTuple):
+    """Everything one update stage produces (see
+    :meth:`KNetKernelUpdateHead.forward_stage`)."""
+    #: (B, N, num_classes) class logits, None without a classifier
+    cls_score: Optional[Tensor]
+    #: (B, N, H, W) mask logits at the feature stride
+    mask_preds: Tensor
+    #: (B, N, C, K, K) updated kernels (input of the next stage)
+    kernels: Tensor
+    #: (B, N, C, K, K) kernels after the link step, for tracking; the
+    #: updated kernels themselves when nothing was linked
+    track_kernels: Tensor
+    #: (B, N, C) assembled group features of the stage input masks (None
+    #: for wrapped non-K-Net stage modules)
+    group_feats: Optional[Tensor]
 
 
 @MODELS.register_module()
@@ -207,6 +233,17 @@ class KNetKernelUpdateHead(BaseModule):
                                          False)):
             nn.init.constant_(self.fc_cls.bias, bias_init_with_prob(0.01))
 
+    # ------------------------------------------------------------------
+    # The stage, step by step. Each step is a method so that a subclass
+    # (video linking / fusion, clip-level VIS stages) overrides one step
+    # and inherits the rest; ``forward_stage`` chains them.
+    # ------------------------------------------------------------------
+    def transform_feats(self, feats: Tensor) -> Tensor:
+        """Per-stage 1x1 feature transform (identity when disabled)."""
+        if self.feat_transform is None:
+            return feats
+        return self.feat_transform(feats)
+
     def assemble(self, feats: Tensor, mask_preds: Tensor) -> Tensor:
         """Group feature assembling (paper Eq. 3): (B, N, C) mask sums."""
         if mask_preds.shape[-2:] != feats.shape[-2:]:
@@ -222,31 +259,40 @@ class KNetKernelUpdateHead(BaseModule):
                 feats.dtype)
         return torch.einsum('bnhw,bchw->bnc', weights, feats)
 
-    def forward(self, feats: Tensor, kernels: Tensor,
-                mask_preds: Tensor) -> Tuple[Optional[Tensor], Tensor, Tensor]:
-        """Run one update stage.
-
-        Args:
-            feats (Tensor): (B, C, H, W) shared feature map.
-            kernels (Tensor): (B, N, C, K, K) kernels from the last stage.
-            mask_preds (Tensor): (B, N, h, w) mask logits of the last stage.
-
-        Returns:
-            tuple: ``cls_score`` (B, N, num_classes) or None without a
-            classifier, new mask logits (B, N, H, W), and the updated kernels
-            (B, N, C, K, K).
-        """
+    def kernels_to_tokens(self, kernels: Tensor) -> Tensor:
+        """(B, N, C, K, K) kernels -> (B, N, K*K, C) tokens."""
         num_imgs, num_kernels = kernels.shape[:2]
-        if self.feat_transform is not None:
-            feats = self.feat_transform(feats)
-        group_feats = self.assemble(feats, mask_preds)
+        return kernels.reshape(num_imgs, num_kernels, self.in_channels,
+                               -1).permute(0, 1, 3, 2)
 
-        # (B, N, C, K, K) -> (B, N, K*K, C)
-        kernels = kernels.reshape(num_imgs, num_kernels, self.in_channels,
-                                  -1).permute(0, 1, 3, 2)
-        obj_feats = self.kernel_update_conv(group_feats, kernels)
+    def tokens_to_kernels(self, tokens: Tensor) -> Tensor:
+        """(B, N, K*K, C) tokens -> (B, N, C, K, K) kernels."""
+        num_imgs, num_kernels = tokens.shape[:2]
+        return tokens.permute(0, 1, 3, 2).reshape(
+            num_imgs, num_kernels, self.in_channels, self.conv_kernel_size,
+            self.conv_kernel_size)
 
-        # Kernel interaction: sequence-first attention over the N kernels.
+    def fuse_previous(self, tokens: Tensor, group_feats: Tensor,
+                      previous_tokens: Tensor) -> Tensor:
+        """Kernel fusion hook, before the update (video ``previous_link``).
+
+        The image stage has no fusion module: the current kernels are
+        returned unchanged. Shapes: tokens / previous_tokens (B, N, K*K, C),
+        group_feats (B, N, C).
+        """
+        return tokens
+
+    def update(self, group_feats: Tensor, tokens: Tensor) -> Tensor:
+        """Gated kernel update (paper Eq. 4-6): (B, N, K*K, C) tokens."""
+        num_imgs, num_kernels = tokens.shape[:2]
+        obj_feats = self.kernel_update_conv(group_feats, tokens)
+        return obj_feats.reshape(num_imgs, num_kernels, -1,
+                                 self.in_channels)
+
+    def interact(self, obj_feats: Tensor) -> Tensor:
+        """Kernel interaction: self-attention over the N kernels + FFN."""
+        num_imgs, num_kernels = obj_feats.shape[:2]
+        # sequence-first attention over the N kernels
         obj_feats = obj_feats.reshape(num_imgs, num_kernels,
                                       -1).permute(1, 0, 2)
         obj_feats = self.attention_norm(self.attention(obj_feats))
@@ -254,14 +300,35 @@ class KNetKernelUpdateHead(BaseModule):
             num_imgs, num_kernels, -1, self.in_channels)
         if self.with_ffn:
             obj_feats = self.ffn_norm(self.ffn(obj_feats))
+        return obj_feats
 
-        cls_score = None
-        if self.with_cls:
-            cls_feat = obj_feats.sum(-2)
-            for layer in self.cls_fcs:
-                cls_feat = layer(cls_feat)
-            cls_score = self.fc_cls(cls_feat).view(num_imgs, num_kernels, -1)
+    def link(self, obj_feats: Tensor, previous_tokens: Tensor,
+             group_feats: Tensor) -> Tensor:
+        """Kernel linking hook, after the interaction (video
+        ``previous_type``): tracking kernels, (B, N, K*K, C), from the
+        updated kernels, the previous frame's kernels (both (B, N, K*K, C))
+        and the current group features (B, N, C).
 
+        Used only for the association embedding, never for masks or
+        classes. The image stage links nothing: its tracking kernels are
+        the updated kernels (the first frame of a video does the same).
+        """
+        return obj_feats
+
+    def predict_classes(self, obj_feats: Tensor) -> Optional[Tensor]:
+        """(B, N, num_classes) class logits, or None without classifier."""
+        if not self.with_cls:
+            return None
+        num_imgs, num_kernels = obj_feats.shape[:2]
+        cls_feat = obj_feats.sum(-2)
+        for layer in self.cls_fcs:
+            cls_feat = layer(cls_feat)
+        return self.fc_cls(cls_feat).view(num_imgs, num_kernels, -1)
+
+    def predict_masks(self, feats: Tensor, obj_feats: Tensor) -> Tensor:
+        """(B, N, H, W) mask logits: dynamic conv of the (transformed)
+        features with kernels decoded from ``obj_feats``."""
+        num_imgs, num_kernels = obj_feats.shape[:2]
         mask_feat = obj_feats
         for layer in self.mask_fcs:
             mask_feat = layer(mask_feat)
@@ -269,10 +336,59 @@ class KNetKernelUpdateHead(BaseModule):
         mask_kernels = self.fc_mask(mask_feat).permute(0, 1, 3, 2).reshape(
             num_imgs, num_kernels, -1, self.conv_kernel_size,
             self.conv_kernel_size)
-        new_mask_preds = dynamic_conv(feats, mask_kernels)
+        return dynamic_conv(feats, mask_kernels)
 
-        new_kernels = obj_feats.permute(0, 1, 3, 2).reshape(
-            num_imgs, num_kernels, self.in_channels, self.conv_kernel_size,
-            self.conv_kernel_size)
-        return cls_score, new_mask_preds, new_kernels
+    def forward_stage(self,
+                      feats: Tensor,
+                      kernels: Tensor,
+                      mask_preds: Tensor,
+                      previous_kernels: Optional[Tensor] = None
+                      ) -> KernelStageOutput:
+        """Run one update stage and keep every output a caller may need.
 
+        Args:
+            feats (Tensor): (B, C, H, W) shared feature map.
+            kernels (Tensor): (B, N, C, K, K) kernels from the last stage.
+            mask_preds (Tensor): (B, N, h, w) mask logits of the last stage.
+            previous_kernels (Tensor, optional): (B, N, C, K, K) kernels of
+                the previous frame (temporal context). None (images, first
+                frame) skips :meth:`fuse_previous` and :meth:`link`.
+
+        Returns:
+            KernelStageOutput: class logits (or None), new mask logits,
+            updated kernels, tracking kernels and the group features.
+        """
+        feats = self.transform_feats(feats)
+        group_feats = self.assemble(feats, mask_preds)
+        tokens = self.kernels_to_tokens(kernels)
+        previous_tokens = None
+        if previous_kernels is not None:
+            previous_tokens = self.kernels_to_tokens(previous_kernels)
+            tokens = self.fuse_previous(tokens, group_feats, previous_tokens)
+        obj_feats = self.interact(self.update(group_feats, tokens))
+        track_feats = obj_feats if previous_tokens is None else self.link(
+            obj_feats, previous_tokens, group_feats)
+        cls_score = self.predict_classes(obj_feats)
+        new_mask_preds = self.predict_masks(feats, obj_feats)
+        new_kernels = self.tokens_to_kernels(obj_feats)
+        track_kernels = new_kernels if track_feats is obj_feats else \
+            self.tokens_to_kernels(track_feats)
+        return KernelStageOutput(cls_score, new_mask_preds, new_kernels,
+                                 track_kernels, group_feats)
+
+    def forward(self,
+                feats: Tensor,
+                kernels: Tensor,
+                mask_preds: Tensor,
+                previous_kernels: Optional[Tensor] = None
+                ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
+        """Run one update stage (see :meth:`forward_stage`).
+
+        Returns:
+            tuple: ``cls_score`` (B, N, num_classes) or None without a
+            classifier, new mask logits (B, N, H, W), and the updated kernels
+            (B, N, C, K, K).
+        """
+        out = self.forward_stage(feats, kernels, mask_preds,
+                                 previous_kernels)
+        return out.cls_score, out.mask_preds, out.kernels

@@ -7,24 +7,38 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.losses import accuracy
+from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import reduce_mean
 from mmengine.model import BaseModule, ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..layers.stage_loop import KernelStageLoopMixin, KernelStagesOutput
 from ..losses.kernel_losses import image_kernel_targets, kernel_mask_losses
-from ..postprocessing import (instance_topk, panoptic_merge_logits,
-                              panoptic_scores)
+from ..postprocessing import (KNOWN_TEST_CFG_KEYS, PanopticPrediction,
+                              get_test_cfg, instance_topk,
+                              panoptic_scores, panoptic_segments_logits)
+
+# KNOWN_TEST_CFG_KEYS (imported above): the ``test_cfg`` keys the head
+# reads, those of the post-processing (DEFAULT_TEST_CFG).
+#: keys of every stage's ``train_cfg`` entry the head reads (``pos_weight``
+#: is accepted for the original configs and unused)
+KNOWN_TRAIN_CFG_KEYS = frozenset({'assigner', 'sampler', 'pos_weight'})
 
 
 @MODELS.register_module()
-class KernelIterHead(BaseModule):
+class KernelIterHead(KernelStageLoopMixin, BaseModule):
     """Iteratively refine K-Net kernels with ``num_stages`` update heads.
 
     Stage ``s`` is matched to the ground truth with the predictions that were
     fed into it (the kernel head's masks for stage 0), on the thing kernels
     only; stuff kernel ``j`` is always stuff class ``num_thing_classes + j``.
+    Forward, loss and predict share one stage loop
+    (:meth:`~knet.models.layers.KernelStageLoopMixin.run_stages`);
+    :meth:`loss_and_stages` / :meth:`predict_and_stages` also return the
+    per-stage outputs (kernels, tracking kernels, sampling results) for
+    video models.
 
     Args:
         num_stages (int): Number of update stages. Defaults to 3.
@@ -39,11 +53,13 @@ class KernelIterHead(BaseModule):
         do_panoptic (bool): Panoptic output (else instance output).
         train_cfg (dict | list[dict]): ``assigner`` / ``sampler`` shared by
             every stage, or one dict per stage.
-        test_cfg (dict): ``max_per_img``, ``mask_thr``, ``mask_score``
+        test_cfg (dict): ``max_per_img``, ``mask_thr`` (instance mask
+            binarisation; own area of a panoptic candidate), ``mask_score``
             (instance output: multiply class scores by the mean foreground
             mask probability; off in the original K-Net) and
             ``merge_stuff_thing`` (``overlap_thr``, ``instance_score_thr``,
-            ``segment_id_start``).
+            ``segment_id_start``); defaults in
+            :data:`knet.models.postprocessing.DEFAULT_TEST_CFG`.
     """
 
     _IGNORED_ARGS = ('proposal_feature_channel', 'assign_stages',
@@ -106,74 +122,115 @@ class KernelIterHead(BaseModule):
             self.samplers = [TASK_UTILS.build(c['sampler'])
                              for c in train_cfg]
 
-    def _stage_forward(self, stage: int, x_feats: Tensor, kernels: Tensor,
-                       mask_preds: Tensor) -> Tuple[Tensor, ...]:
-        cls_score, mask_preds, kernels = self.mask_head[stage](
-            x_feats, kernels, mask_preds)
-        scaled = mask_preds
-        if self.mask_upsample_stride > 1 and (self.training or
-                                              stage == self.num_stages - 1):
-            scaled = F.interpolate(
-                mask_preds,
-                scale_factor=self.mask_upsample_stride,
-                mode='bilinear',
-                align_corners=False)
-        return cls_score, mask_preds, scaled, kernels
+    # ------------------------------------------------------------------
+    # The stage loop (KernelStageLoopMixin hooks)
+    # ------------------------------------------------------------------
+    def stage_modules(self) -> ModuleList:
+        """The update stages, in order."""
+        return self.mask_head
 
+    def _upsample(self, mask_preds: Tensor) -> Tensor:
+        """Mask logits at the loss / output stride."""
+        if self.mask_upsample_stride <= 1:
+            return mask_preds
+        return F.interpolate(
+            mask_preds,
+            scale_factor=self.mask_upsample_stride,
+            mode='bilinear',
+            align_corners=False)
+
+    def scale_stage_masks(self, stage: int, mask_preds: Tensor) -> Tensor:
+        """Upsampled logits in training (losses) and for the last stage
+        (outputs); the stride-8 logits otherwise (saves the resize)."""
+        if self.training or stage == self.num_stages - 1:
+            return self._upsample(mask_preds)
+        return mask_preds
+
+    def assign_stage(self, stage: int, prev_cls: Optional[Tensor],
+                     prev_masks: Tensor, prev_scaled: Optional[Tensor],
+                     batch_gt: Tuple) -> List[SamplingResult]:
+        """Match the first ``num_proposals`` kernels to the thing GT with
+        the predictions fed into ``stage`` (stage 0: the kernel head's
+        masks, no class cost), one sampling result per image."""
+        gt_masks, gt_labels = batch_gt[:2]
+        if prev_scaled is None:
+            prev_scaled = self._upsample(prev_masks.detach())
+        prev_scaled = prev_scaled.detach()
+        prev_cls = prev_cls.detach() if prev_cls is not None else None
+        n_things = self.num_proposals
+        results = []
+        for i in range(prev_scaled.size(0)):
+            pred = InstanceData(masks=prev_scaled[i][:n_things])
+            if prev_cls is not None:
+                pred.scores = prev_cls[i][:n_things, :self.num_thing_classes]
+            gt = InstanceData(labels=gt_labels[i], masks=gt_masks[i])
+            assign_result = self.assigners[stage].assign(pred, gt)
+            results.append(self.samplers[stage].sample(
+                assign_result, pred, gt))
+        return results
+
+    # ------------------------------------------------------------------
+    # forward / loss / predict: all through ``run_stages``
+    # ------------------------------------------------------------------
     def forward(self, x_feats: Tensor, kernels: Tensor,
                 mask_preds: Tensor) -> List[Tuple[Tensor, Tensor]]:
         """(cls_score, scaled mask logits) of every stage."""
-        outs = []
-        for stage in range(self.num_stages):
-            cls_score, mask_preds, scaled, kernels = self._stage_forward(
-                stage, x_feats, kernels, mask_preds)
-            outs.append((cls_score, scaled))
-        return outs
+        outs = self.run_stages(x_feats, kernels, mask_preds)
+        return list(zip(outs.cls_scores, outs.scaled_mask_preds))
 
     def loss(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
              gt_masks: List[Tensor], gt_labels: List[Tensor],
              gt_sem_masks: Optional[List[Tensor]],
              gt_sem_labels: Optional[List[Tensor]]) -> dict:
         """Losses of all stages (keys ``s{i}_loss_*``, ``s{i}_pos_acc``)."""
-        prev_masks = F.interpolate(
-            mask_preds.detach(),
-            scale_factor=self.mask_upsample_stride,
-            mode='bilinear',
-            align_corners=False
-        ) if self.mask_upsample_stride > 1 else mask_preds.detach()
-        prev_cls = None
+        return self.loss_and_stages(x_feats, kernels, mask_preds, gt_masks,
+                                    gt_labels, gt_sem_masks,
+                                    gt_sem_labels)[0]
+
+    def loss_and_stages(self,
+                        x_feats: Tensor,
+                        kernels: Tensor,
+                        mask_preds: Tensor,
+                        gt_masks: List[Tensor],
+                        gt_labels: List[Tensor],
+                        gt_sem_masks: Optional[List[Tensor]],
+                        gt_sem_labels: Optional[List[Tensor]],
+                        previous_kernels: Optional[Tensor] = None
+                        ) -> Tuple[dict, KernelStagesOutput]:
+        """Losses of all stages and the stage outputs (kernels, tracking
+        kernels, masks, class scores, sampling results) for what comes next
+        (e.g. a tracking loss). ``previous_kernels`` are given to the last
+        stage (see :meth:`KernelStageLoopMixin.run_stages`)."""
+        batch_gt = (gt_masks, gt_labels, gt_sem_masks, gt_sem_labels)
+        outs = self.run_stages(
+            x_feats,
+            kernels,
+            mask_preds,
+            batch_gt=batch_gt,
+            previous_kernels=previous_kernels)
         losses = {}
         for stage in range(self.num_stages):
-            cls_score, mask_preds, scaled, kernels = self._stage_forward(
-                stage, x_feats, kernels, mask_preds)
             head = self.mask_head[stage]
-            targets = self._stage_targets(stage, head, prev_masks, prev_cls,
-                                          scaled.shape[-2:], gt_masks,
-                                          gt_labels, gt_sem_masks,
-                                          gt_sem_labels)
-            stage_losses = self._stage_loss(head, cls_score, scaled,
-                                            *targets)
+            scaled = outs.scaled_mask_preds[stage]
+            targets = self._stage_targets(head, outs.sampling_results[stage],
+                                          scaled.shape[-2:], batch_gt)
+            stage_losses = self._stage_loss(head, outs.cls_scores[stage],
+                                            scaled, *targets)
             weight = self.stage_loss_weights[stage]
             for key, value in stage_losses.items():
                 losses[f's{stage}_{key}'] = value * weight
-            prev_masks = scaled.detach()
-            prev_cls = cls_score.detach() if cls_score is not None else None
-        return losses
+        return losses, outs
 
-    def _stage_targets(self, stage: int, head: nn.Module, prev_masks: Tensor,
-                       prev_cls: Optional[Tensor], mask_shape, gt_masks,
-                       gt_labels, gt_sem_masks, gt_sem_labels):
-        """Assign with the stage's input predictions; build its targets."""
+    def _stage_targets(self, head: nn.Module,
+                       sampling_results: List[SamplingResult],
+                       mask_shape, batch_gt: Tuple) -> Tuple[Tensor, ...]:
+        """Labels, label weights and mask targets of one stage, all images
+        concatenated, from its sampling results."""
+        gt_masks, gt_labels, gt_sem_masks, gt_sem_labels = batch_gt
         n_things = self.num_proposals
+        panoptic = gt_sem_labels is not None and self.do_panoptic
         all_labels, all_weights, all_masks = [], [], []
-        for i in range(prev_masks.size(0)):
-            pred = InstanceData(masks=prev_masks[i][:n_things])
-            if prev_cls is not None:
-                pred.scores = prev_cls[i][:n_things, :self.num_thing_classes]
-            gt = InstanceData(labels=gt_labels[i], masks=gt_masks[i])
-            assign_result = self.assigners[stage].assign(pred, gt)
-            sampling = self.samplers[stage].sample(assign_result, pred, gt)
-            panoptic = gt_sem_labels is not None and self.do_panoptic
+        for i, sampling in enumerate(sampling_results):
             labels, weights, masks = image_kernel_targets(
                 sampling.pos_inds,
                 gt_labels[i][sampling.pos_assigned_gt_inds],
@@ -217,40 +274,77 @@ class KernelIterHead(BaseModule):
 
     def predict(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
                 batch_img_metas: List[dict]) -> list:
-        """Per image: panoptic id map (H, W) or :obj:`InstanceData`."""
-        cls_score, scaled = self(x_feats, kernels, mask_preds)[-1]
+        """Per image: panoptic id map (H, W) or :obj:`InstanceData` (with
+        ``kernel_inds``, the kernel of every instance)."""
+        results, _ = self.predict_and_stages(x_feats, kernels, mask_preds,
+                                             batch_img_metas)
+        if self.do_panoptic:
+            return [result.pan_seg for result in results]
+        return results
+
+    def predict_and_stages(self,
+                           x_feats: Tensor,
+                           kernels: Tensor,
+                           mask_preds: Tensor,
+                           batch_img_metas: List[dict],
+                           previous_kernels: Optional[Tensor] = None
+                           ) -> Tuple[list, KernelStagesOutput]:
+        """Post-processed results and the stage outputs.
+
+        Returns:
+            tuple: per image a :class:`PanopticPrediction` (id map and kept
+            segments with their kernel indices) or an :obj:`InstanceData`
+            (with ``kernel_inds``); and the :class:`KernelStagesOutput` (the
+            tracker reads ``kernels`` / ``track_kernels`` of the kept
+            kernels).
+        """
+        outs = self.run_stages(
+            x_feats, kernels, mask_preds, previous_kernels=previous_kernels)
+        return self.postprocess(outs.cls_scores[-1],
+                                outs.scaled_mask_preds[-1],
+                                batch_img_metas), outs
+
+    def postprocess(self, cls_score: Tensor, mask_logits: Tensor,
+                    batch_img_metas: List[dict]) -> list:
+        """Last-stage logits -> per-image panoptic / instance results."""
         cls_probs = cls_score.sigmoid()
         cfg = self.test_cfg or {}
         results = []
         for i, img_meta in enumerate(batch_img_metas):
             if self.do_panoptic:
                 results.append(
-                    self._panoptic(cls_probs[i], scaled[i], img_meta, cfg))
+                    self._panoptic(cls_probs[i], mask_logits[i], img_meta,
+                                   cfg))
             else:
                 results.append(
                     instance_topk(
                         cls_probs[i][:, :self.num_thing_classes],
-                        scaled[i],
+                        mask_logits[i],
                         img_meta,
-                        max_per_img=cfg.get('max_per_img', 100),
-                        mask_thr=cfg.get('mask_thr', 0.5),
-                        mask_score=cfg.get('mask_score', False)))
+                        max_per_img=get_test_cfg(cfg, 'max_per_img'),
+                        mask_thr=get_test_cfg(cfg, 'mask_thr'),
+                        mask_score=get_test_cfg(cfg, 'mask_score')))
         return results
 
     def _panoptic(self, cls_probs: Tensor, mask_logits: Tensor,
-                  img_meta: dict, cfg: dict) -> Tensor:
-        merge_cfg = cfg.get('merge_stuff_thing', {})
+                  img_meta: dict, cfg: dict) -> PanopticPrediction:
         scores, labels = panoptic_scores(cls_probs, self.num_proposals,
                                          self.num_thing_classes)
         # == panoptic_merge(scores, labels, rescale_masks(mask_logits,
         # img_meta), ...), bit for bit, without the (N, H, W) probabilities
-        return panoptic_merge_logits(
+        return panoptic_segments_logits(
             scores,
             labels,
             mask_logits,
             img_meta,
             self.num_proposals,
             void_label=self.num_classes,
-            overlap_thr=merge_cfg.get('overlap_thr', 0.6),
-            instance_score_thr=merge_cfg.get('instance_score_thr', 0.3),
-            segment_id_start=merge_cfg.get('segment_id_start', 1))
+            overlap_thr=get_test_cfg(cfg, 'merge_stuff_thing.overlap_thr'),
+            instance_score_thr=get_test_cfg(
+                cfg, 'merge_stuff_thing.instance_score_thr'),
+            mask_thr=get_test_cfg(cfg, 'mask_thr'),
+            segment_id_start=get_test_cfg(
+                cfg, 'merge_stuff_thing.segment_id_start'))
+
+
+__all__ = ['KernelIterHead', 'KNOWN_TEST_CFG_KEYS', 'KNOWN_TRAIN_CFG_KEYS']

@@ -24,6 +24,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
+from ..layers.stage_loop import KernelStageLoopMixin
+
 # Stage configs of this type get the semantic settings unless set explicitly.
 _SHARED_STAGE_TYPES = ('KNetKernelUpdateHead', )
 _SEMANTIC_STAGE_DEFAULTS = dict(mask_pooling='softmax', num_cls_fcs=0)
@@ -44,12 +46,15 @@ def _delegate(name: str, doc: str) -> property:
 
 
 @MODELS.register_module()
-class KNetIterativeDecodeHead(BaseDecodeHead):
+class KNetIterativeDecodeHead(KernelStageLoopMixin, BaseDecodeHead):
     """K-Net semantic decode head: a kernel generate head + update stages.
 
     Drop-in replacement for mmseg's ``IterativeDecodeHead`` (same submodule
     names, outputs and loss keys ``{loss}.s{i}``), built on the kernel-update
-    core shared with the det / video heads.
+    core and the stage loop
+    (:meth:`~knet.models.layers.KernelStageLoopMixin.run_stages`) shared
+    with the det / video heads; a video semantic head passes the previous
+    frame's kernels to ``run_stages``.
 
     ``BaseDecodeHead.__init__`` is deliberately not run: this head owns no
     ``conv_seg``, loss or sampler; the decode-head attributes that mmseg reads
@@ -134,6 +139,25 @@ class KNetIterativeDecodeHead(BaseDecodeHead):
         """Stage-0 logits: the generate head's dropout + ``conv_seg``."""
         return self.kernel_generate_head.cls_seg(feat)
 
+    def stage_modules(self) -> nn.ModuleList:
+        """The update stages, in order (``KernelStageLoopMixin`` hook)."""
+        return self.kernel_update_head
+
+    def run_generate_head(self, inputs: Sequence[Tensor]
+                          ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Features, one kernel per class and the stage-0 logits.
+
+        Returns:
+            tuple: feats (B, C, h, w), kernels (B, num_classes, C, 1, 1)
+            (``conv_seg.weight``, no bias) and logits (B, num_classes, h, w).
+        """
+        head = self.kernel_generate_head
+        feats = head._forward_feature(inputs)
+        seg_logits = head.cls_seg(feats)
+        kernels = head.conv_seg.weight.clone()
+        kernels = kernels[None].expand(feats.size(0), *kernels.shape)
+        return feats, kernels, seg_logits
+
     def forward_stages(self, inputs: Sequence[Tensor]) -> List[Tensor]:
         """Logits of the generate head and of every update stage.
 
@@ -144,21 +168,9 @@ class KNetIterativeDecodeHead(BaseDecodeHead):
             list[Tensor]: ``num_stages + 1`` maps of shape
             (B, num_classes, h, w) at the generate head's feature stride.
         """
-        head = self.kernel_generate_head
-        feats = head._forward_feature(inputs)
-        seg_logits = head.cls_seg(feats)
-        # one kernel per class: (num_classes, C, 1, 1) -> (B, ...), no bias
-        kernels = head.conv_seg.weight.clone()
-        kernels = kernels[None].expand(feats.size(0), *kernels.shape)
-
-        stage_logits = [seg_logits]
-        for stage in self.kernel_update_head:
-            outs = stage(feats, kernels, seg_logits)
-            # KNetKernelUpdateHead -> (cls, masks, kernels); mmseg's
-            # KernelUpdateHead -> (masks, kernels)
-            seg_logits, kernels = outs[-2], outs[-1]
-            stage_logits.append(seg_logits)
-        return stage_logits
+        feats, kernels, seg_logits = self.run_generate_head(inputs)
+        outs = self.run_stages(feats, kernels, seg_logits)
+        return [seg_logits] + outs.mask_preds
 
     def forward(self, inputs: Sequence[Tensor]) -> Union[Tensor, List[Tensor]]:
         """All stage logits in training mode, the last stage's otherwise

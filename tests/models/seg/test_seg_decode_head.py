@@ -19,6 +19,12 @@ import knet.models.seg  # noqa: F401  (registers the seg heads)
 from knet.models.layers import KNetKernelUpdateHead
 from knet.models.seg import KNetIterativeDecodeHead
 
+try:  # run from the repository root (python -m pytest)
+    from tests.models.seg.tie_safe import (assert_accuracy_matches,
+                                           resize_like_mmseg)
+except ImportError:  # pytest's rootdir-less (prepend) import mode
+    from tie_safe import assert_accuracy_matches, resize_like_mmseg
+
 NUM_CLASSES = 5
 
 
@@ -316,11 +322,31 @@ def _mmseg_stage(channels, updator):
             out_channels=updator))
 
 
+def _randomise(model: nn.Module) -> None:
+    """Random weights with well-separated class logits: N(0, 0.3) weights,
+    N(0, 0.1) biases, norm scales in [0.5, 1.5]. (All parameters N(0, 0.3)
+    puts norm scales near 0: the updated kernels nearly coincide and most
+    pixels' top-2 logits tie to within 1e-6, so any argmax-based figure
+    becomes a coin toss.)"""
+    gen = torch.Generator().manual_seed(0)
+    norms = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
+    with torch.no_grad():
+        for module in model.modules():
+            for name, param in module.named_parameters(recurse=False):
+                if isinstance(module, norms) and name == 'weight':
+                    param.uniform_(0.5, 1.5, generator=gen)
+                elif param.dim() == 1:
+                    param.normal_(0, 0.1, generator=gen)
+                else:
+                    param.normal_(0, 0.3, generator=gen)
+
+
 @pytest.mark.parametrize('generate,channels,updator',
                          [(_fcn, 16, 8), (_uper, 8, 8)])
 def test_matches_mmseg_iterative_decode_head(generate, channels, updator):
     """Same weights -> same logits and losses as mmseg's head, for a wide
-    (split updator) FCN and a UPerNet generator."""
+    (split updator) FCN and a UPerNet generator; the accuracies (argmax
+    counts) agree up to the pixels whose top-2 logits nearly tie."""
     ref = _build(
         dict(
             type='IterativeDecodeHead',
@@ -331,8 +357,7 @@ def test_matches_mmseg_iterative_decode_head(generate, channels, updator):
         num_stages=2,
         generate=generate(channels),
         stage=_stage(channels, updator))
-    for p in ref.parameters():
-        nn.init.normal_(p, std=0.3)
+    _randomise(ref)
     assert set(ours.state_dict()) == set(ref.state_dict())
     ours.load_state_dict(ref.state_dict(), strict=True)
     inputs = _inputs()
@@ -341,13 +366,38 @@ def test_matches_mmseg_iterative_decode_head(generate, channels, updator):
         torch.testing.assert_close(ours(inputs), ref(inputs))
     ours.train(), ref.train()
     samples = _samples()
+    # the per-stage training logits, with the dropout draws of loss() below
+    torch.manual_seed(1)
+    ref_stages = ref(inputs)
+    torch.manual_seed(1)
+    our_stages = ours(inputs)
+    assert len(our_stages) == len(ref_stages) == 3
+    for our_logits, ref_logits in zip(our_stages, ref_stages):
+        torch.testing.assert_close(our_logits, ref_logits)
     torch.manual_seed(1)
     ref_losses = ref.loss(inputs, copy.deepcopy(samples), dict())
     torch.manual_seed(1)
     our_losses = ours.loss(inputs, copy.deepcopy(samples), dict())
     assert set(our_losses) == set(ref_losses)
-    for key, value in ref_losses.items():
-        torch.testing.assert_close(our_losses[key], value)
+    assert set(ref_losses) == {f'{k}.s{i}' for k in ('loss_ce', 'acc_seg')
+                               for i in range(3)}
+    # losses: continuous, compared with a float tolerance; the stage
+    # logits above are those the losses were computed from
+    labels = torch.cat([s.gt_sem_seg.data for s in samples])
+    for i, (our_logits, ref_logits) in enumerate(zip(our_stages,
+                                                     ref_stages)):
+        key = f'loss_ce.s{i}'
+        torch.testing.assert_close(our_losses[key], ref_losses[key])
+        torch.testing.assert_close(
+            ref.kernel_generate_head.loss_by_feat(
+                ref_logits, samples)['loss_ce'], ref_losses[key])
+        # accuracy: an argmax count, equal up to near-tie pixels only
+        size = labels.shape[-2:]
+        assert_accuracy_matches(
+            our_losses[f'acc_seg.s{i}'], ref_losses[f'acc_seg.s{i}'],
+            resize_like_mmseg(our_logits, size, ours.align_corners),
+            resize_like_mmseg(ref_logits, size, ref.align_corners), labels,
+            ref.ignore_index, f'acc_seg.s{i}')
 
 
 def test_runs_mmseg_kernel_update_head_stages():

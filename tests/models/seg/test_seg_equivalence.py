@@ -18,9 +18,16 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmseg.utils import add_prefix
 
 import knet.models.seg  # noqa: F401  (registers the seg heads)
 from knet.utils.convert_seg import convert_seg_state_dict
+
+try:  # run from the repository root (python -m pytest)
+    from tests.models.seg.tie_safe import (assert_accuracy_matches,
+                                           resize_like_mmseg)
+except ImportError:  # pytest's rootdir-less (prepend) import mode
+    from tie_safe import assert_accuracy_matches, resize_like_mmseg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -29,14 +36,8 @@ MMSEG = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'knet')
 MAX_REL_DIFF = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: much faster than spinning threads when the CPU is
-    shared with other jobs."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
+# one intra-op thread unless KNET_TEST_THREADS says otherwise (conftest.py)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def _sync_bn_to_bn(cfg):
@@ -89,6 +90,17 @@ def _randomise(model):
 
 def _rel_diff(ours, ref):
     return ((ours - ref).abs().max() / ref.abs().max()).item()
+
+
+def _train_logits(model, inputs):
+    """Training-mode logits of every decode stage and of the auxiliary head,
+    keyed like the loss terms they give (``decode.loss_ce.s<i>``,
+    ``aux.loss_ce``), drawing dropout in the order of ``model.loss``."""
+    feats = model.extract_feat(inputs)
+    stages = model.decode_head(feats)
+    out = {f'decode.loss_ce.s{i}': logits for i, logits in enumerate(stages)}
+    out['aux.loss_ce'] = model.auxiliary_head(feats)
+    return out
 
 
 def _samples(batch, size):
@@ -162,11 +174,43 @@ def test_matches_mmseg_knet(ours_cfg, ref_cfg, ref_channels, our_channels,
     # training: the same loss terms with the same values (same dropout draws)
     ours.train(), ref.train()
     inputs = torch.randn(2, 3, 32, 32)
+    samples = _samples(2, 32)
     torch.manual_seed(3)
-    ref_losses = ref.loss(inputs, _samples(2, 32))
+    ref_logits = _train_logits(ref, inputs)
     torch.manual_seed(3)
-    our_losses = ours.loss(inputs, _samples(2, 32))
+    our_logits = _train_logits(ours, inputs)
+    for key, value in ref_logits.items():
+        assert _rel_diff(our_logits[key], value) <= MAX_REL_DIFF, key
+    torch.manual_seed(3)
+    ref_losses = ref.loss(inputs, copy.deepcopy(samples))
+    torch.manual_seed(3)
+    our_losses = ours.loss(inputs, copy.deepcopy(samples))
     assert set(our_losses) == set(ref_losses)
     assert {f'decode.loss_ce.s{i}' for i in range(4)} <= set(our_losses)
+    labels = torch.cat([s.gt_sem_seg.data for s in samples])
+    ignore = ref.decode_head.ignore_index
     for key, value in ref_losses.items():
-        assert _rel_diff(our_losses[key], value) <= MAX_REL_DIFF, key
+        if 'acc_seg' not in key:  # continuous: a float tolerance
+            assert _rel_diff(our_losses[key], value) <= MAX_REL_DIFF, key
+            continue
+        # an argmax count: equal up to pixels whose top-2 logits nearly tie
+        logits_key = key.replace('acc_seg', 'loss_ce')
+        align = ref.decode_head.align_corners
+        assert align == ref.auxiliary_head.align_corners
+        assert_accuracy_matches(
+            our_losses[key], value,
+            resize_like_mmseg(our_logits[logits_key], labels.shape[-2:],
+                              align),
+            resize_like_mmseg(ref_logits[logits_key], labels.shape[-2:],
+                              align), labels, ignore, key)
+    # the logits above are those the reference losses came from
+    stages = [ref_logits[f'decode.loss_ce.s{i}'] for i in range(4)]
+    recomputed = add_prefix(
+        ref.decode_head.loss_by_feat(stages, samples), 'decode')
+    recomputed.update(
+        add_prefix(
+            ref.auxiliary_head.loss_by_feat(ref_logits['aux.loss_ce'],
+                                            samples), 'aux'))
+    for key, value in recomputed.items():
+        if 'loss' in key:
+            torch.testing.assert_close(value, ref_losses[key])

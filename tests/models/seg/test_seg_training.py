@@ -17,14 +17,8 @@ except ImportError:  # pytest's rootdir-less (prepend) import mode
 NUM_CLASSES = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: much faster than spinning threads when the CPU is
-    shared with other jobs."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
+# one intra-op thread unless KNET_TEST_THREADS says otherwise (conftest.py)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def test_toy_semantic_knet_trains_and_predicts(tmp_path):
