@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Distributed evaluation with torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
+# `sh tools/<script>.sh` (the original README's form) runs dash on many
+# systems: re-run under bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 if [ $# -lt 3 ]; then
   echo "usage: bash $0 CONFIG CHECKPOINT GPUS [test.py args...]" >&2

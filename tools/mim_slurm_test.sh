@@ -6,6 +6,9 @@
 # --eval pq, --eval mIoU, --eval-options, --format-only, --cfg-options
 # data.test.*) are translated to their 3.x form (mmdet 3.x's test.py rejects
 # them) and the translated command is printed before it runs.
+# `sh tools/<script>.sh` (the original README's form) runs dash on many
+# systems: re-run under bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 if [ $# -lt 4 ]; then
   echo "usage: bash $0 PARTITION REPO CONFIG CHECKPOINT [args...]  (REPO: mmdet|mmseg)" >&2

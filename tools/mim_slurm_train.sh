@@ -8,6 +8,9 @@
 # rejected by mmdet 3.x); mmdet 2.x arguments (--resume-from, --load-from,
 # --seed, --deterministic, --no-validate, --cfg-options data.*) are
 # translated and the command is printed before it runs.
+# `sh tools/<script>.sh` (the original README's form) runs dash on many
+# systems: re-run under bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 if [ $# -lt 4 ]; then
   echo "usage: bash $0 PARTITION REPO CONFIG WORK_DIR [args...]  (REPO: mmdet|mmseg)" >&2

@@ -108,16 +108,14 @@ def draw_predictions(task: str, cfg, ckpt: str, args) -> None:
     os.makedirs(out_dir, exist_ok=True)
     cfg_path = osp.join(cfg.work_dir, 'quickstart_config.py')
     cfg.dump(cfg_path)
+    from knet.engine.checkpoint_match import build_checked_inferencer
     if cfg.get('default_scope') == 'mmseg':
-        from mmseg.apis import MMSegInferencer
-        inferencer = MMSegInferencer(model=cfg_path, weights=ckpt,
-                                     device='cpu')
+        inferencer = build_checked_inferencer(cfg_path, ckpt, device='cpu')
         results = inferencer(files, return_vis=True)
         vis = results['visualization']
     else:
-        from mmdet.apis import DetInferencer
-        inferencer = DetInferencer(model=cfg_path, weights=ckpt,
-                                   device='cpu', show_progress=False)
+        inferencer = build_checked_inferencer(cfg_path, ckpt, device='cpu',
+                                              show_progress=False)
         vis = inferencer(files, return_vis=True, pred_score_thr=0.3,
                          no_save_pred=True)['visualization']
     import numpy as np

@@ -2,6 +2,9 @@
 # Evaluation on a slurm cluster, one task per GPU.
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #   bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [args...]
+# `sh tools/<script>.sh` (the original README's form) runs dash on many
+# systems: re-run under bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 if [ $# -lt 4 ]; then
   echo "usage: bash $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2

@@ -2,6 +2,9 @@
 # Training on a slurm cluster, one task per GPU.
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args...]
+# `sh tools/<script>.sh` (the original README's form) runs dash on many
+# systems: re-run under bash
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 if [ $# -lt 4 ]; then
   echo "usage: bash $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]" >&2
@@ -17,20 +20,9 @@ CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
 
-# mmdet 2.x train arguments (--resume-from, --load-from, --seed, ...) are
-# translated to tools/train.py's (knet.engine.launch.translate_train_argv)
+# mmdet 2.x train arguments (--resume-from, --no-validate, ...) are
+# translated by tools/train.py itself
 EXTRA=("${@:5}")
-for arg in "${EXTRA[@]}"; do
-  case "$arg" in
-    --resume-from|--resume-from=*|--load-from|--load-from=*|--seed|--seed=*|--deterministic|--gpus|--gpus=*|--gpu-ids|--gpu-id|--no-validate)
-      TRANSLATED=$("$PYTHON" "$(dirname "$0")/../knet/engine/launch.py" \
-        train-args "$CONFIG" "${EXTRA[@]}") || exit $?
-      EXTRA=()
-      if [ -n "$TRANSLATED" ]; then mapfile -t EXTRA <<< "$TRANSLATED"; fi
-      echo "[$(basename "$0")] translated arguments: ${EXTRA[*]}" >&2
-      break ;;
-  esac
-done
 GRES_ARGS=()
 if [ "${GPUS_PER_NODE}" -gt 0 ]; then GRES_ARGS=(--gres="gpu:${GPUS_PER_NODE}"); fi
 

@@ -5,6 +5,7 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
                          [--show-dir DIR] [--cfg-options k=v ...]
                          [--launcher {none,pytorch,slurm,mpi}]
+                         [--unsafe-load]
                          [--allow-partial]
                          [--eval M ...] [--eval-options k=v ...]
                          [--format-only]   (mmdet 2.x forms, mapped)
@@ -157,4 +158,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from knet.engine.cli_errors import run_tool
+    sys.exit(run_tool(main))

@@ -5,6 +5,7 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--auto-scale-lr] [--cfg-options k=v ...]
                                  [--launcher {none,pytorch,slurm,mpi}]
+                                 [--unsafe-load]
 """
 import argparse
 import os
@@ -12,8 +13,29 @@ import os.path as osp
 import sys
 
 
+LEGACY_TRAIN_FLAGS = ('--resume-from', '--load-from', '--seed',
+                      '--deterministic', '--gpus', '--gpu-ids', '--gpu-id',
+                      '--no-validate')
+
+
+def translate_legacy_argv(argv):
+    """mmdet 2.x train flags (``--resume-from``, ``--no-validate``, ...)
+    in their 3.x form (:func:`knet.engine.launch.translate_train_argv`), so
+    the original README's command lines run here and in the launchers."""
+    if not argv or argv[0].startswith('-') or not any(
+            a.split('=', 1)[0] in LEGACY_TRAIN_FLAGS for a in argv[1:]):
+        return argv
+    from knet.engine.launch import translate_train_argv
+    new, notes = translate_train_argv(argv[0], list(argv[1:]))
+    if os.environ.get('RANK', '0') == '0':
+        for note in notes:
+            print(f'[train.py] {note}', file=sys.stderr)
+    return [argv[0], *new]
+
+
 def parse_args(argv=None):
     from mmengine.config import DictAction
+    argv = translate_legacy_argv(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         description='Train a K-Net model (mmdet or mmseg config)')
     parser.add_argument('config', help='train config file path')
@@ -108,4 +130,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from knet.engine.cli_errors import run_tool
+    sys.exit(run_tool(main))

@@ -224,7 +224,9 @@ def find_data_problems(cfg: dict) -> list[DataProblem]:
                 add(metric['ann_file'],
                     _check_file(metric['ann_file'], 'Coco' in str(kind)),
                     f'{key}.ann_file', kind)
-            if is_local(metric.get('seg_prefix')):
+            # format_only (test-dev submissions) never reads ground truth PNGs
+            if is_local(metric.get('seg_prefix')) and not metric.get(
+                    'format_only'):
                 add(metric['seg_prefix'],
                     _folder_problem(metric['seg_prefix']),
                     f'{key}.seg_prefix', kind)
@@ -279,7 +281,7 @@ def check_data(cfg: dict) -> None:
 
 
 __all__ = [
-    'AnnotationFileError', 'DataCheckError', 'DataProblem', 'MissingDataError', 'check_data',
-    'ensure_synthetic_data', 'find_data_problems', 'format_problems',
-    'section_for'
+    'AnnotationFileError', 'DataCheckError', 'DataProblem',
+    'MissingDataError', 'check_data', 'ensure_synthetic_data',
+    'find_data_problems', 'format_problems', 'section_for'
 ]

@@ -96,7 +96,7 @@ def check_checkpoint_matches(model: torch.nn.Module,
     if not allow_partial:
         raise CheckpointMismatchError(
             report + '\nEvaluating it would use randomly initialised '
-            'weights for the missing keys. Use the checkpoint of this '
+            'weights for the keys above. Use the checkpoint of this '
             'config; convert a released K-Net checkpoint first with '
             '`python tools/convert_checkpoint.py SRC DST`; or, to load '
             'only the matching weights on purpose, pass --allow-partial '

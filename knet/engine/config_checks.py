@@ -369,6 +369,47 @@ def report_unused_options(cfg: Config) -> None:
                   level=logging.WARNING)
 
 
+# ---------------------------------------------------------------- data_root
+@register_startup_check
+def apply_data_root_override(cfg: Config) -> None:
+    """``--cfg-options data_root=DIR`` (``mim train/test``) moves the
+    datasets and evaluators that still read from the config file's
+    ``data_root`` (the configs expand it when they are read)."""
+    from .launch import data_root_options
+    new_root = cfg.get('data_root')
+    path = cfg.filename
+    if not isinstance(new_root, str) or not path or not os.path.isfile(path):
+        return
+    try:
+        original = Config.fromfile(path, import_custom_modules=False)
+    except Exception:  # the config as given is what counts; skip
+        return
+    if original.get('data_root') == new_root:
+        return
+    moved = data_root_options(original, new_root)
+    # only what the overrides left at the file's value moves
+    moved = {k: v for k, v in moved.items()
+             if _get_dotted(cfg, k) == _get_dotted(original, k)}
+    if not moved:
+        return
+    cfg.merge_from_dict(moved)
+    print_log(
+        f'[config check] data_root={new_root} (the file has '
+        f"{original.get('data_root')}): also set " +
+        ', '.join(f'{k}={v}' for k, v in sorted(moved.items())),
+        logger='current', level=logging.WARNING)
+
+
+def _get_dotted(cfg: Any, key: str) -> Any:
+    node = cfg
+    for part in key.split('.'):
+        try:
+            node = node[part]
+        except (KeyError, TypeError, IndexError):
+            return None
+    return node
+
+
 # ------------------------------------------------------------- torchvision
 def _torchvision_checkpoints(node: Any, key: str
                              ) -> Iterator[Tuple[str, str]]:
@@ -466,7 +507,7 @@ def check_launcher_env(cfg: Config) -> None:
 
 
 __all__ = [
-    'check_class_counts', 'knet_cfg_key_trees',
+    'apply_data_root_override', 'check_class_counts', 'knet_cfg_key_trees',
     'check_launcher_env', 'check_torchrun_env', 'check_torchvision_weights',
     'class_count_mismatches', 'dataset_class_counts',
     'det_model_class_counts', 'report_unused_options',

@@ -33,7 +33,13 @@ def register_startup_check(fn: Callable[[Config], None]
 def run_startup_checks(cfg: Config) -> None:
     """Run every registered start-up check on ``cfg`` (in order)."""
     for check in STARTUP_CHECKS:
-        check(cfg)
+        try:
+            check(cfg)
+        except Exception as err:
+            # marks the error as the user's (bad config / data): the tools
+            # print its message without a traceback (knet.engine.cli_errors)
+            setattr(err, '_knet_startup_check', check.__name__)
+            raise
 
 
 @RUNNERS.register_module()
@@ -45,6 +51,17 @@ class KNetRunner(Runner):
         cfg = cfg.copy() if isinstance(cfg, Config) else Config(cfg)
         run_startup_checks(cfg)
         return super().from_cfg(cfg)
+
+    def build_visualizer(self, visualizer=None):
+        """mmengine's, but each runner gets its own visualizer: configs name
+        it ``'visualizer'`` and mmengine returns an existing instance of that
+        name, so a second runner in one process (tests, notebooks) would
+        draw with the first one's (e.g. a det visualizer for a seg model)."""
+        if isinstance(visualizer, dict) and visualizer.get('name'):
+            visualizer = dict(visualizer)
+            visualizer['name'] = f"{visualizer['name']}_" \
+                f'{self._experiment_name}'
+        return super().build_visualizer(visualizer)
 
     def load_or_resume(self) -> None:
         """``--resume`` without a path: resume from the newest readable
@@ -70,6 +87,8 @@ class KNetRunner(Runner):
                 FileNotFoundError):
             raise
         except (KeyError, ValueError, RuntimeError, TypeError) as err:
+            if str(filename) in str(err):
+                raise  # already names the file
             from .checkpoint_resume import resume_error
             raise resume_error(filename, err) from err
 

@@ -112,7 +112,9 @@ def panoptic_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--pred-dir', help='prediction PNG folder (default: '
                         'pred json path without .json)')
     parser.add_argument('--nproc', type=int, default=1,
-                        help='worker processes over images')
+                        help='ignored (kept for panopticapi-style command '
+                        'lines): hotcoco uses every core; set '
+                        'RAYON_NUM_THREADS=N to limit it')
     parser.add_argument('--json', dest='json_out',
                         help='write the results (fractions) here')
     args = parser.parse_args(argv)

@@ -160,11 +160,16 @@ def png_size(path: str) -> tuple[int, int]:
         ValueError: Not a PNG, not 8-bit RGB / RGBA / palette, or larger
             than :data:`MAX_PIXELS`.
     """
-    try:
-        with open(path, 'rb') as f:
-            head = f.read(33)
+    try:  # os.read: half the cost of open() for 33 bytes
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise FileNotFoundError(f'Panoptic PNG not found: {path}') from None
+    try:
+        head = os.read(fd, 33)
+    except OSError as err:  # e.g. a folder named like the PNG
+        raise ValueError(f'Cannot read panoptic PNG {path}: {err}') from None
+    finally:
+        os.close(fd)
     if len(head) < 33 or head[:8] != _PNG_MAGIC or head[12:16] != b'IHDR':
         raise ValueError(f'Not a PNG file (bad signature or header): {path}')
     width, height, depth, colour = struct.unpack('>IIBB', head[16:26])

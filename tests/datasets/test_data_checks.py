@@ -4,7 +4,6 @@ under a lock), half-written folders regenerated, missing / malformed real
 data reported with the resolved path and the DATASET.md section."""
 import hashlib
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -205,14 +204,14 @@ def test_relative_data_paths_resolve_against_the_repository(
 
 
 def test_missing_relative_path_is_printed_resolved(tmp_path, monkeypatch):
+    repo_data = osp.join(str(data_paths.REPO_ROOT), 'data')
+    if osp.isdir(osp.join(repo_data, 'coco')):
+        pytest.skip('this checkout has data/coco')
     monkeypatch.chdir(tmp_path)
     cfg = Config.fromfile(COCO_PAN_CFG)
     with pytest.raises(MissingDataError) as info:
         check_data(cfg)
     msg = str(info.value)
-    repo_data = osp.join(str(data_paths.REPO_ROOT), 'data')
-    if osp.isdir(osp.join(repo_data, 'coco')):
-        pytest.skip('this checkout has data/coco')
     assert f'{repo_data}/coco/: folder not found' in msg
     assert 'has no data/ folder' in msg
     assert cfg.train_dataloader.dataset.data_root == repo_data + '/coco/'
@@ -257,3 +256,18 @@ def test_truncated_synthetic_annotation_is_reported_by_name(tmp_path):
     assert f'{ann}: not valid JSON' in msg
     assert "section 'Built-in synthetic data'" in msg
     assert 'regenerated' in msg
+
+
+@pytest.mark.parametrize('path', [
+    PAN_CFG, SEM_CFG,
+    osp.join(REPO, 'configs/toy/knet_s3_r18_fpn_toy-instance.py')
+])
+def test_toy_configs_ask_for_the_quickstart_data(path):
+    """Same task unit, seed and parameters as tools/quickstart.py and the
+    CLI defaults: data made by either is never made again."""
+    from knet.datasets.synthetic import task_dir
+    spec = dict(Config.fromfile(path).synthetic_data)
+    task, seed = spec.pop('task'), spec.pop('seed')
+    assert seed == 0 and spec == {}  # quickstart: generate(task, root)
+    root = Config.fromfile(path).train_dataloader.dataset.data_root
+    assert Path(root) == task_dir(task, 'data/synthetic')

@@ -197,6 +197,23 @@ def test_known_test_cfg_keys_are_the_keys_the_head_reads():
     assert known - {'merge_stuff_thing'} <= seen | {'merge_stuff_thing'}
 
 
+def test_known_train_cfg_keys_cover_what_the_heads_read():
+    """Build the kernel head and the iterative head with recording
+    train_cfg dicts: every key read is a declared one."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(TOY_PAN)
+    train_keys, _ = cc.knet_cfg_key_trees()
+    for head, part in (('rpn_head', 'rpn'), ('roi_head', 'rcnn')):
+        seen = set()
+        kwargs = cfg.model[head].to_dict()
+        cls = MODELS.get(kwargs.pop('type'))
+        cls(**kwargs, train_cfg=_Recorder(cfg.model.train_cfg[part].to_dict(),
+                                          '', seen))
+        assert {'assigner', 'sampler'} <= seen <= set(train_keys[part])
+
+
 def test_torchvision_missing_stops_with_the_working_commands(monkeypatch):
     real = cc.importlib.util.find_spec
     monkeypatch.setattr(
@@ -245,3 +262,23 @@ def test_launcher_pytorch_without_torchrun(monkeypatch):
                        ('MASTER_ADDR', '127.0.0.1'), ('MASTER_PORT', '1')):
         monkeypatch.setenv(var, value)
     cc.check_launcher_env(cfg)
+
+
+def test_data_root_override_alone_moves_the_datasets():
+    """What mmdet's own train.py / test.py (mim) do with
+    --cfg-options data_root=...: a plain merge; the check moves the rest."""
+    cfg = Config.fromfile(TOY_PAN)
+    old = cfg.data_root
+    cfg.merge_from_dict({'data_root': '/new/coco/',
+                         'val_dataloader.dataset.data_root': '/mine/'})
+    assert cfg.train_dataloader.dataset.data_root == old  # mmengine alone
+    cc.apply_data_root_override(cfg)
+    assert cfg.train_dataloader.dataset.data_root == '/new/coco/'
+    assert cfg.test_dataloader.dataset.data_root == '/new/coco/'
+    assert cfg.val_dataloader.dataset.data_root == '/mine/'  # explicit
+    assert cfg.test_evaluator.ann_file.startswith('/new/coco/annotations/')
+    # without an override nothing changes
+    cfg = Config.fromfile(TOY_PAN)
+    before = cfg.to_dict()
+    cc.apply_data_root_override(cfg)
+    assert cfg.to_dict() == before

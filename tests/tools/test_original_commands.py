@@ -167,6 +167,20 @@ def test_translated_train_args():
     assert any('--gpus' in n for n in notes)
 
 
+def test_train_py_accepts_2x_flags(capsys, monkeypatch):
+    # what dist_train.sh / slurm_train.sh pass through unchanged
+    monkeypatch.delenv('RANK', raising=False)
+    import train as train_tool
+    args = train_tool.parse_args(
+        [PANOPTIC, '--resume-from', 'w/latest.pth', '--no-validate'])
+    assert args.resume == 'w/latest.pth'
+    assert args.cfg_options['val_cfg'] is None
+    assert '--no-validate' in capsys.readouterr().err
+    # 3.x command lines are not touched
+    assert train_tool.translate_legacy_argv([PANOPTIC, '--amp']) == \
+        [PANOPTIC, '--amp']
+
+
 # ---------------------------------------------------- shell wrappers (fake)
 def _fake_bin(tmp_path, name):
     """An executable that writes its arguments, one per line, to a file."""
@@ -179,21 +193,22 @@ def _fake_bin(tmp_path, name):
     return str(bin_dir), log
 
 
-def _run_wrapper(tmp_path, fake, args):
+def _run_wrapper(tmp_path, fake, args, shell='bash'):
     bin_dir, log = _fake_bin(tmp_path, fake)
     env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ['PATH'],
                PYTHON=sys.executable, OMP_NUM_THREADS='1')
-    proc = subprocess.run(['bash'] + args, cwd=REPO, env=env,
+    proc = subprocess.run([shell] + args, cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     called = log.read_text().splitlines() if log.exists() else None
     return proc, called
 
 
 def test_mim_slurm_test_translates_eval(tmp_path):
+    # `sh ./tools/...` as in the original README (dash on Debian/Ubuntu)
     proc, called = _run_wrapper(tmp_path, 'mim', [
-        'tools/mim_slurm_test.sh', 'PART', 'mmdet', INSTANCE, 'ck.pth',
+        './tools/mim_slurm_test.sh', 'PART', 'mmdet', INSTANCE, 'ck.pth',
         '--eval', 'segm'
-    ])
+    ], shell='sh')
     assert proc.returncode == 0, proc.stderr
     assert called[:3] == ['test', 'mmdet', INSTANCE]
     assert '--eval' not in called

@@ -6,7 +6,6 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
-from mmengine.dataset import BaseDataset  # noqa: F401  (registries)
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 

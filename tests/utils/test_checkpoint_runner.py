@@ -128,7 +128,7 @@ def test_resume_without_checkpoint_starts_from_scratch(tmp_path, caplog):
 
 def test_stale_last_checkpoint_falls_back(tmp_path):
     work = str(tmp_path / 'work')
-    _train(work_dir=work, by_epoch=False, total=2, max_keep_ckpts=3)
+    _train(work_dir=work, by_epoch=False, total=2, max_keep_ckpts=-1)
     # a later save was killed: last_checkpoint names a missing file and
     # an empty iter_4.pth is there
     with open(osp.join(work, 'last_checkpoint'), 'w') as f:
@@ -136,7 +136,7 @@ def test_stale_last_checkpoint_falls_back(tmp_path):
     open(osp.join(work, 'iter_4.pth'), 'wb').close()
     assert find_resume_checkpoint(work) == osp.join(work, 'iter_2.pth')
     runner = _train(work_dir=work, by_epoch=False, total=3, resume=True,
-                    max_keep_ckpts=3)
+                    max_keep_ckpts=-1)
     assert runner.iter == 3
     logs = sorted(glob.glob(osp.join(work, '*', '*.log')))
     assert 'newest readable checkpoint' in open(logs[-1]).read()

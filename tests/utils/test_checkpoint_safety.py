@@ -180,3 +180,20 @@ def test_getattr_is_limited_to_history_buffer_methods(tmp_path):
     torch.save({'m': _GetattrProbe('__init__')}, path)
     with pytest.raises(UnsafeCheckpointError, match='probe.pth'):
         _load_checkpoint(path)
+
+
+@pytest.mark.parametrize('tool', ['train', 'test', 'demo'])
+def test_tools_accept_unsafe_load(tool, tmp_path, monkeypatch):
+    monkeypatch.setenv(UNSAFE_LOAD_ENV, '0')
+    spec = importlib.util.spec_from_file_location(
+        f'knet_tool_{tool}', osp.join(REPO, 'tools', f'{tool}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = osp.join(REPO, 'configs', 'toy', 'knet_s3_fcn_r18_toy-semantic.py')
+    ckpt = _runner_like(tmp_path)
+    args = {'train': [cfg], 'test': [cfg, ckpt],
+            'demo': [ckpt, cfg, ckpt, '--out', str(tmp_path)]}[tool]
+    module.parse_args(args)
+    assert os.environ[UNSAFE_LOAD_ENV] == '0'
+    module.parse_args(args + ['--unsafe-load'])
+    assert os.environ[UNSAFE_LOAD_ENV] == '1'

@@ -24,7 +24,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
-from ..layers.stage_loop import KernelStageLoopMixin
+from ..layers.stage_loop import KernelStageLoopMixin, KernelStagesOutput
 
 # Stage configs of this type get the semantic settings unless set explicitly.
 _SHARED_STAGE_TYPES = ('KNetKernelUpdateHead', )
@@ -168,9 +168,28 @@ class KNetIterativeDecodeHead(KernelStageLoopMixin, BaseDecodeHead):
             list[Tensor]: ``num_stages + 1`` maps of shape
             (B, num_classes, h, w) at the generate head's feature stride.
         """
+        return self.forward_with_stages(inputs)[0]
+
+    def forward_with_stages(self,
+                            inputs: Sequence[Tensor],
+                            previous_kernels: Optional[Tensor] = None
+                            ) -> Tuple[List[Tensor], KernelStagesOutput]:
+        """:meth:`forward_stages` plus the stage outputs (per-stage class
+        kernels for a video head's next frame).
+
+        Args:
+            inputs (Sequence[Tensor]): Multi-level backbone / neck features.
+            previous_kernels (Tensor, optional): (B, num_classes, C, 1, 1)
+                kernels of the previous frame, given to the last stage.
+
+        Returns:
+            tuple: the ``num_stages + 1`` stage logits and the
+            :class:`~knet.models.layers.KernelStagesOutput`.
+        """
         feats, kernels, seg_logits = self.run_generate_head(inputs)
-        outs = self.run_stages(feats, kernels, seg_logits)
-        return [seg_logits] + outs.mask_preds
+        outs = self.run_stages(
+            feats, kernels, seg_logits, previous_kernels=previous_kernels)
+        return [seg_logits] + outs.mask_preds, outs
 
     def forward(self, inputs: Sequence[Tensor]) -> Union[Tensor, List[Tensor]]:
         """All stage logits in training mode, the last stage's otherwise

@@ -21,9 +21,11 @@ from knet.models.seg import KNetIterativeDecodeHead
 
 try:  # run from the repository root (python -m pytest)
     from tests.models.seg.tie_safe import (assert_accuracy_matches,
+                                           assert_close_to_scale,
                                            resize_like_mmseg)
 except ImportError:  # pytest's rootdir-less (prepend) import mode
-    from tie_safe import assert_accuracy_matches, resize_like_mmseg
+    from tie_safe import (assert_accuracy_matches, assert_close_to_scale,
+                          resize_like_mmseg)
 
 NUM_CLASSES = 5
 
@@ -363,7 +365,7 @@ def test_matches_mmseg_iterative_decode_head(generate, channels, updator):
     inputs = _inputs()
     ours.eval(), ref.eval()
     with torch.no_grad():
-        torch.testing.assert_close(ours(inputs), ref(inputs))
+        assert_close_to_scale(ours(inputs), ref(inputs), name='eval logits')
     ours.train(), ref.train()
     samples = _samples()
     # the per-stage training logits, with the dropout draws of loss() below
@@ -372,8 +374,9 @@ def test_matches_mmseg_iterative_decode_head(generate, channels, updator):
     torch.manual_seed(1)
     our_stages = ours(inputs)
     assert len(our_stages) == len(ref_stages) == 3
-    for our_logits, ref_logits in zip(our_stages, ref_stages):
-        torch.testing.assert_close(our_logits, ref_logits)
+    for i, (our_logits, ref_logits) in enumerate(zip(our_stages,
+                                                     ref_stages)):
+        assert_close_to_scale(our_logits, ref_logits, name=f'stage {i}')
     torch.manual_seed(1)
     ref_losses = ref.loss(inputs, copy.deepcopy(samples), dict())
     torch.manual_seed(1)
@@ -387,10 +390,11 @@ def test_matches_mmseg_iterative_decode_head(generate, channels, updator):
     for i, (our_logits, ref_logits) in enumerate(zip(our_stages,
                                                      ref_stages)):
         key = f'loss_ce.s{i}'
-        torch.testing.assert_close(our_losses[key], ref_losses[key])
-        torch.testing.assert_close(
-            ref.kernel_generate_head.loss_by_feat(
-                ref_logits, samples)['loss_ce'], ref_losses[key])
+        assert_close_to_scale(our_losses[key], ref_losses[key], name=key)
+        assert_close_to_scale(
+            ref.kernel_generate_head.loss_by_feat(ref_logits,
+                                                  samples)['loss_ce'],
+            ref_losses[key], name=key)
         # accuracy: an argmax count, equal up to near-tie pixels only
         size = labels.shape[-2:]
         assert_accuracy_matches(

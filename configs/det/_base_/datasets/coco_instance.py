@@ -1,5 +1,7 @@
 dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
+# checked before every run (knet/datasets/data_checks.py): missing files
+# stop with their resolved paths; see DATASET.md, section 'COCO'
 backend_args = None
 
 train_pipeline = [

@@ -2,6 +2,8 @@
 # 2 images per GPU as in K-Net.
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
+# checked before every run (knet/datasets/data_checks.py): missing files
+# stop with their resolved paths; see DATASET.md, section 'ADE20K'
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
