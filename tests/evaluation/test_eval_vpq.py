@@ -240,3 +240,17 @@ def test_vpq_metric_protocols_on_a_short_video():
     assert res['videoknet']['video/VPQ'] == pytest.approx(1.0)
     with pytest.raises(ValueError, match='protocol'):
         VPQMetric(num_classes=2, thing_ids=[1], protocol='vipseg')
+
+
+def test_vpq_metric_default_windows_follow_benchmark_and_protocol():
+    from knet.evaluation.metrics import VPQMetric
+
+    def windows(**kw):
+        return tuple(VPQMetric(num_classes=2, thing_ids=[1], **kw).windows)
+
+    assert windows() == (1, 2, 3, 4)
+    assert windows(benchmark='vipseg') == (1, 2, 4, 6, 8)
+    assert windows(benchmark='vipseg', protocol='videoknet') == (1, 2, 4, 6)
+    assert windows(benchmark='vipseg', windows=[1, 2]) == (1, 2)
+    with pytest.raises(ValueError, match='benchmark'):
+        VPQMetric(num_classes=2, thing_ids=[1], benchmark='vspw')

@@ -179,16 +179,27 @@ class VPQMetric(_VideoPanopticBase):
     ``VPQ@k_st`` for every window size (prefixed ``video/``).
 
     Args:
-        windows: Window sizes (KITTI-STEP 1-4; VIP-Seg official 1, 2, 4, 6,
-            8, Video K-Net's 1, 2, 4, 6).
+        windows: Window sizes; None: the protocol's for ``benchmark``
+            (KITTI-STEP 1-4; VIP-Seg official 1, 2, 4, 6, 8, Video K-Net's
+            1, 2, 4, 6).
+        benchmark: ``'kitti-step'`` or ``'vipseg'``: picks the default
+            windows.
         protocol: ``'official'``: a video shorter than k adds nothing at k;
             ``'videoknet'``: it is scored as one shorter window.
         Other arguments as :class:`STQMetric`.
     """
 
-    def __init__(self, *args, windows: Sequence[int] = (1, 2, 3, 4),
-                 **kwargs) -> None:
+    BENCHMARKS = ('kitti-step', 'vipseg')
+
+    def __init__(self, *args, windows: Sequence[int] | None = None,
+                 benchmark: str = 'kitti-step', **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if benchmark not in self.BENCHMARKS:
+            raise ValueError(f'VPQMetric: benchmark={benchmark!r}; expected '
+                             f'one of {self.BENCHMARKS}')
+        if windows is None:
+            windows = (self.protocol.vipseg_windows if benchmark == 'vipseg'
+                       else self.protocol.step_windows)
         self.windows = check_windows(windows)
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
