@@ -39,8 +39,9 @@ folders:
   order. Missing, extra or ambiguous frames, size mismatches and unknown
   class ids are errors.
 defaults:
-  KITTI-STEP: 19 classes, things 11 (person) and 13 (car), ignore 255;
-  STQ under --protocol videoknet: things 11..18, as Video K-Net's script.
+  KITTI-STEP: 19 classes, things 11 (person) and 13 (car), ignore 255.
+  Video K-Net's own STQ script used things 11..18; pass
+  --thing-ids 11 12 13 14 15 16 17 18 to reproduce it.
 """
 VIP_FORMATS = """\
 folders:
@@ -158,9 +159,8 @@ def _video_parser(prog: str, description: str, settings: EvalSettings,
                             help='ground-truth root with {seq}/{frame}.png')
     parser.add_argument('--num-classes', type=int,
                         default=settings.num_classes)
-    parser.add_argument('--thing-ids', type=int, nargs='+', default=None,
-                        help='thing class ids (default: the dataset\'s; '
-                        'KITTI-STEP STQ: the protocol\'s)')
+    parser.add_argument('--thing-ids', type=int, nargs='+',
+                        default=list(settings.thing_ids))
     parser.add_argument('--ignore-label', type=int,
                         default=settings.ignore_label)
     parser.add_argument(
@@ -187,15 +187,10 @@ def _video_parser(prog: str, description: str, settings: EvalSettings,
     return parser
 
 
-def _settings(args: argparse.Namespace, base: EvalSettings,
-              stq: bool = False) -> EvalSettings:
-    things = args.thing_ids
-    if things is None:
-        things = base.thing_ids
-        if stq and base.dataset == KITTI_STEP.dataset:
-            things = get_protocol(args.protocol).step_stq_thing_ids
-    return EvalSettings(args.num_classes, tuple(things), args.ignore_label,
-                        base.dataset)
+def _settings(args: argparse.Namespace,
+              base: EvalSettings) -> EvalSettings:
+    return EvalSettings(args.num_classes, tuple(args.thing_ids),
+                        args.ignore_label, base.dataset)
 
 
 def _stq_main(argv: Sequence[str] | None, prog: str, title: str,
@@ -204,7 +199,7 @@ def _stq_main(argv: Sequence[str] | None, prog: str, title: str,
         prog, f'STQ (segmentation and tracking quality, deeplab2 STQuality) '
         f'for {title}.', settings, vip, None)
     args = parser.parse_args(argv)
-    settings = _settings(args, settings, stq=True)
+    settings = _settings(args, settings)
     rules = get_protocol(args.protocol)
     drop_gt_void = rules.drop_gt_void and not args.keep_gt_void
     try:

@@ -17,7 +17,6 @@ VPQ: sequence shorter than k      contributes nothing scored as one window
                                                       of all its frames
 VPQ VIP-Seg windows               1, 2, 4, 6, 8       1, 2, 4, 6
 VPQ KITTI-STEP windows            1, 2, 3, 4          1, 2, 3, 4
-STQ KITTI-STEP thing classes      11, 13 (deeplab2)   11 .. 18
 ================================  ==================  ====================
 
 ``official`` is the default everywhere (CLI, mmengine metrics, library).
@@ -46,15 +45,12 @@ class ProtocolRules:
     clip_short_sequences: bool  # VPQ: short sequence = one shorter window
     vipseg_windows: tuple[int, ...]
     step_windows: tuple[int, ...]
-    # KITTI-STEP STQ things: deeplab2 {11, 13}; Video K-Net's script 11..18
-    step_stq_thing_ids: tuple[int, ...]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly description (written into every result file)."""
         out = asdict(self)
         out['vipseg_windows'] = list(self.vipseg_windows)
         out['step_windows'] = list(self.step_windows)
-        out['step_stq_thing_ids'] = list(self.step_stq_thing_ids)
         return out
 
 
@@ -63,13 +59,11 @@ _RULES = {
     ProtocolRules(OFFICIAL, drop_gt_void=False, zero_numbered_crowd=True,
                   clip_short_sequences=False,
                   vipseg_windows=(1, 2, 4, 6, 8),
-                  step_windows=(1, 2, 3, 4),
-                  step_stq_thing_ids=(11, 13)),
+                  step_windows=(1, 2, 3, 4)),
     VIDEOKNET:
     ProtocolRules(VIDEOKNET, drop_gt_void=True, zero_numbered_crowd=False,
                   clip_short_sequences=True, vipseg_windows=(1, 2, 4, 6),
-                  step_windows=(1, 2, 3, 4),
-                  step_stq_thing_ids=tuple(range(11, 19))),
+                  step_windows=(1, 2, 3, 4)),
 }
 
 

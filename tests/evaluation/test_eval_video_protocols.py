@@ -147,22 +147,19 @@ def test_step_stq_videoknet_removes_gt_void(step_data, tmp_path, capsys):
     pred, gt, videos = step_data
     got = _run(dstq_step_main, [pred, gt, '--protocol', 'videoknet'],
                tmp_path)
-    # Video K-Net's script: GT void removed, things 11..18
     ref = deeplab2_stq({k: _drop_void(list(zip(*v)))
-                        for k, v in videos.items()}, 19,
-                       tuple(range(11, 19)), 255)
+                        for k, v in videos.items()}, 19, (11, 13), 255)
     assert abs(got['AQ'] - ref['AQ']) < TOL
     assert abs(got['STQ'] - ref['STQ']) < TOL
     assert got['protocol'] == 'videoknet'
-    assert got['settings']['thing_ids'] == list(range(11, 19))
     assert 'protocol videoknet (GT void removed)' in capsys.readouterr().out
     # predicted things on GT void count against AQ only officially
     official = _run(dstq_step_main, [pred, gt], tmp_path, 'b.json')
     assert official['AQ'] < got['AQ'] - 1e-4
     # --keep-gt-void turns videoknet's void rule off
     kept = _run(dstq_step_main,
-                [pred, gt, '--protocol', 'videoknet', '--keep-gt-void',
-                 '--thing-ids', '11', '13'], tmp_path, 'c.json')
+                [pred, gt, '--protocol', 'videoknet', '--keep-gt-void'],
+                tmp_path, 'c.json')
     assert kept['STQ'] == pytest.approx(official['STQ'], abs=1e-12)
 
 
