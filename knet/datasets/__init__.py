@@ -4,6 +4,10 @@
 (synthetic data generated when missing, real data checked up front)."""
 from . import data_checks  # noqa: F401  (registers the start-up check)
 from .data_checks import AnnotationFileError, DataCheckError, MissingDataError
+from .kitti_step import KITTISTEPDataset, STEPLayoutError  # noqa: F401
+from . import step_pairs  # noqa: F401  (registers the pair transforms)
+from .cityscapes_step import CityscapesSTEPDataset  # noqa: F401
+from . import step_loading  # noqa: F401  (registers the STEP loaders)
 
 __all__ = [
     'AnnotationFileError', 'DataCheckError', 'MissingDataError', 'data_checks'

@@ -1,5 +1,5 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
-"""KITTI-STEP video panoptic dataset (spec §5.1) on mmdet 3.3's video data list.
+"""KITTI-STEP video panoptic dataset (spec §5.1) as mmdet 3.3 video data.
 
 Two layouts under ``data_root`` are read (``layout='auto'`` picks the one
 present for ``split``)::
@@ -38,7 +38,7 @@ from mmdet.registry import DATASETS
 from .synthetic.classes import STEP_VOID
 from .synthetic.formats.step import decode_step
 
-#: Cityscapes trainId classes used by KITTI-STEP / Cityscapes-STEP (spec §5.1).
+#: Cityscapes trainId classes of KITTI-STEP / Cityscapes-STEP (spec §5.1).
 CITYSCAPES_TRAINID_CLASSES: tuple[str, ...] = (
     'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
     'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car',
@@ -114,7 +114,7 @@ def decode_step_panoptic(label: np.ndarray,
     bad = (semantic >= num_classes) & (semantic != void)
     if bad.any():
         raise STEPLayoutError(
-            f'{source}: class values {sorted(np.unique(semantic[bad]))} '
+            f'{source}: class values {np.unique(semantic[bad]).tolist()} '
             f'outside [0, {num_classes}) and not void ({void}); is this a '
             f'STEP panoptic map with {num_classes} classes?')
     is_thing = np.isin(semantic, np.asarray(thing_ids, np.int64))
@@ -135,7 +135,7 @@ def decode_step_panoptic(label: np.ndarray,
 
 
 def read_step_panoptic(path: str | os.PathLike, **kwargs) -> dict:
-    """Read a STEP panoptic PNG and decode it (see :func:`decode_step_panoptic`)."""
+    """Read and decode a STEP panoptic PNG (:func:`decode_step_panoptic`)."""
     try:
         # 'unchanged' keeps 16-bit / 1-channel files recognisable (they are
         # refused below); cv2 decodes BGR, and mmcv only reorders for 'color'.
@@ -231,7 +231,8 @@ def _expected_path(root: Path, layout: str, split: str, seq: int, frame: int,
         kind = 'panoptic_maps' if panoptic else 'images'
         return root / kind / split / f'{seq:04d}' / f'{frame:06d}.png'
     suffix = 'panoptic' if panoptic else 'leftImg8bit'
-    return root / 'video_sequence' / split / f'{seq:06d}_{frame:06d}_{suffix}.png'
+    name = f'{seq:06d}_{frame:06d}_{suffix}.png'
+    return root / 'video_sequence' / split / name
 
 
 def list_step_videos(data_root: str | os.PathLike,

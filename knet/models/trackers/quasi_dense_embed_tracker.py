@@ -169,8 +169,10 @@ class QuasiDenseEmbedTracker(QuasiDenseTracker):
         replaced by an empty set, so memory stays bounded and
         ``memo_backdrop_frames`` means frames, not non-empty frames.
         """
-        bboxes = bboxes[:, :4].float()
         device = embeds.device
+        bboxes = bboxes[:, :4].float().to(device)
+        labels, scores = labels.to(device), scores.to(device)
+        # stable: ties keep input order (mmdet's unstable sort may not).
         order = scores.argsort(descending=True, stable=True)
         bboxes, labels, scores, embeds = (bboxes[order], labels[order],
                                           scores[order], embeds[order])
