@@ -30,12 +30,25 @@ _SEG_HOOK_TYPES = ('SegVisualizationHook', 'mmseg.SegVisualizationHook')
 
 
 class _DrawEveryTestImage:
-    """Mixin: with ``test_out_dir`` set, paint every test image into it."""
+    """Mixin (before mmdet's / mmseg's hook): with ``test_out_dir`` set,
+    paint every test image into exactly that folder."""
 
-    def _init_out_dir(self, test_out_dir: Optional[str]) -> None:
+    def __init__(self, *args, test_out_dir: Optional[str] = None, **kwargs):
+        super().__init__(*args, **kwargs)
         self.test_out_dir = osp.abspath(test_out_dir) \
             if test_out_dir else None
         self._written = set()
+
+    def _draw_kwargs(self) -> dict:
+        """Extra ``add_datasample`` arguments of the task."""
+        return {}
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch: dict,
+                        outputs: Sequence) -> None:
+        if not self.draw or not self.test_out_dir:
+            return super().after_test_iter(runner, batch_idx, data_batch,
+                                           outputs)
+        self._draw_all(outputs, **self._draw_kwargs())
 
     def before_test(self, runner) -> None:
         if self.draw and self.test_out_dir:
@@ -81,16 +94,8 @@ class KNetDetVisualizationHook(_DrawEveryTestImage, DetVisualizationHook):
     """mmdet's hook; ``test_out_dir`` is the folder itself (not joined
     under the work dir) and receives every test image."""
 
-    def __init__(self, *args, test_out_dir: Optional[str] = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_out_dir(test_out_dir)
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch: dict,
-                        outputs: Sequence) -> None:
-        if not self.draw or not self.test_out_dir:
-            return super().after_test_iter(runner, batch_idx, data_batch,
-                                           outputs)
-        self._draw_all(outputs, pred_score_thr=self.score_thr)
+    def _draw_kwargs(self) -> dict:
+        return dict(pred_score_thr=self.score_thr)
 
 
 @SEG_HOOKS.register_module()
@@ -98,17 +103,6 @@ class KNetSegVisualizationHook(_DrawEveryTestImage, SegVisualizationHook):
     """mmseg's hook plus ``test_out_dir``: every test image painted into
     that folder (mmseg draws every ``interval``-th batch into the
     visualizer's backend)."""
-
-    def __init__(self, *args, test_out_dir: Optional[str] = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_out_dir(test_out_dir)
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch: dict,
-                        outputs: Sequence) -> None:
-        if not self.draw or not self.test_out_dir:
-            return super().after_test_iter(runner, batch_idx, data_batch,
-                                           outputs)
-        self._draw_all(outputs)
 
 
 @register_startup_check
