@@ -23,10 +23,11 @@ from .runner import register_startup_check
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 # K-Net's det modules whose class counts must agree with the dataset.
-_DETECTOR_TYPES = ('KNet', )
+_DETECTOR_TYPES = ('KNet', 'VideoKNet', 'VideoKNetQuansiEmbedFCJointTrain')
+_VIDEO_DETECTOR_TYPES = _DETECTOR_TYPES[1:]
 _KERNEL_HEAD_TYPES = ('ConvKernelHead', )
-_ITER_HEAD_TYPES = ('KernelIterHead', )
-_UPDATE_HEAD_TYPES = ('KNetKernelUpdateHead', )
+_ITER_HEAD_TYPES = ('KernelIterHead', 'VideoKernelIterHead')
+_UPDATE_HEAD_TYPES = ('KNetKernelUpdateHead', 'VideoKernelUpdateHead')
 _SEG_ITER_HEAD_TYPES = ('KNetIterativeDecodeHead', )
 
 # ``model.train_cfg`` / ``model.test_cfg`` keys read by the K-Net det heads
@@ -43,15 +44,23 @@ def _key_tree(defaults: dict) -> dict:
             for k, v in defaults.items()}
 
 
-def knet_cfg_key_trees() -> Tuple[dict, dict]:
-    """(train_cfg tree, test_cfg tree) of the K-Net detector."""
+def knet_cfg_key_trees(video: bool = False) -> Tuple[dict, dict]:
+    """(train_cfg tree, test_cfg tree) of the K-Net detector (``video``:
+    of VideoKNet, which also reads ``train_cfg.track`` and its own
+    ``test_cfg`` keys)."""
     from knet.models.postprocessing import DEFAULT_TEST_CFG
     from knet.models.roi_heads.kernel_iter_head import KNOWN_TRAIN_CFG_KEYS
     assign = {k: None for k in sorted(KNOWN_TRAIN_CFG_KEYS)}
     # test_cfg.rpn is accepted (the original configs set it to None) but
     # the kernel head reads nothing from it
-    return (dict(rpn=assign, rcnn=assign),
-            dict(rpn={}, rcnn=_key_tree(DEFAULT_TEST_CFG)))
+    train, test = (dict(rpn=assign, rcnn=assign),
+                   dict(rpn={}, rcnn=_key_tree(DEFAULT_TEST_CFG)))
+    if video:
+        from knet.models.video.video_knet import KNOWN_VIDEO_TEST_CFG_KEYS
+        train['track'] = dict(assigner=None, sampler=None)
+        test.update({k: None for k in KNOWN_VIDEO_TEST_CFG_KEYS
+                     if k not in test})
+    return train, test
 
 
 # accepted for the original configs; this port always uses the value here
@@ -139,6 +148,13 @@ def dataset_class_counts(cfg: Config) -> List[Tuple[str, str, int, int]]:
             classes = list(meta['classes'])
             things = meta.get('thing_classes')
             stuff = meta.get('stuff_classes')
+            thing_ids = meta.get('thing_ids')
+            if things is None and thing_ids is not None:
+                # video panoptic data (KITTI-STEP, VIP-Seg): classes in the
+                # files' order, things named by their ids
+                things = [classes[int(i)] for i in thing_ids]
+                stuff = [c for i, c in enumerate(classes)
+                         if i not in {int(t) for t in thing_ids}]
             if things is not None and stuff is not None:
                 if len(things) + len(stuff) != len(classes):
                     raise ValueError(
@@ -342,7 +358,8 @@ def unused_option_messages(cfg: Config) -> List[str]:
             _DETECTOR_TYPES:
         return []
     messages = []
-    train_keys, test_keys = knet_cfg_key_trees()
+    train_keys, test_keys = knet_cfg_key_trees(
+        _type_name(model) in _VIDEO_DETECTOR_TYPES)
     for field, known in (('train_cfg', train_keys), ('test_cfg', test_keys)):
         for key, close in unused_keys(model.get(field), known,
                                       f'model.{field}'):

@@ -26,6 +26,10 @@ DEFAULT_TEST_CFG = dict(
     max_per_img=100,
     mask_thr=0.5,
     mask_score=False,
+    # panoptic thing candidates: 'per_kernel' (image K-Net: the best thing
+    # class of every thing kernel) or 'topk' (Video K-Net, spec §1.7: the
+    # ``max_per_img`` best (kernel, class) pairs of all thing scores)
+    thing_candidates='per_kernel',
     merge_stuff_thing=dict(
         overlap_thr=0.6, instance_score_thr=0.3, segment_id_start=1))
 #: every key of ``test_cfg`` the K-Net post-processing reads
@@ -102,6 +106,35 @@ def panoptic_scores(cls_probs: Tensor, num_thing_kernels: int,
         1, stuff_labels[:, None])[:, 0]
     return (torch.cat([thing_scores, stuff_scores]),
             torch.cat([thing_labels, stuff_labels]))
+
+
+def panoptic_topk_scores(cls_probs: Tensor, num_thing_kernels: int,
+                         num_thing_classes: int,
+                         max_per_img: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Video K-Net's panoptic candidates (spec §1.7): the ``max_per_img``
+    best (thing kernel, thing class) pairs, then the stuff kernels.
+
+    A kernel may appear with several classes; a thing kernel outside the
+    top-k takes no part in the merge. Returns the scores, labels and the
+    kernel index of every candidate (things, then stuff, each in descending
+    score).
+    """
+    thing_probs = cls_probs[:num_thing_kernels, :num_thing_classes]
+    k = min(int(max_per_img), thing_probs.numel())
+    thing_scores, flat = thing_probs.flatten().topk(k)
+    thing_kernels = torch.div(flat, num_thing_classes, rounding_mode='floor')
+    thing_labels = flat % num_thing_classes
+    scores, labels = panoptic_scores(cls_probs, num_thing_kernels,
+                                     num_thing_classes)
+    # stuff in descending score as well: the merge's argmax takes the first
+    # of equal products, so the order decides ties (e.g. all probs 0)
+    stuff_scores, order = scores[num_thing_kernels:].sort(
+        descending=True, stable=True)
+    stuff_labels = labels[num_thing_kernels:][order]
+    stuff_kernels = order + num_thing_kernels
+    return (torch.cat([thing_scores, stuff_scores]),
+            torch.cat([thing_labels, stuff_labels]),
+            torch.cat([thing_kernels, stuff_kernels]))
 
 
 def panoptic_merge(scores: Tensor,

@@ -147,11 +147,51 @@ def test_head_instance_results_have_kernel_inds():
 
 def test_known_test_cfg_keys_and_defaults():
     assert KNOWN_TEST_CFG_KEYS == {
-        'max_per_img', 'mask_thr', 'mask_score', 'merge_stuff_thing'
+        'max_per_img', 'mask_thr', 'mask_score', 'thing_candidates',
+        'merge_stuff_thing'
     }
+    assert get_test_cfg(None, 'thing_candidates') == 'per_kernel'
     assert get_test_cfg(None, 'mask_thr') == 0.5
     assert get_test_cfg(dict(mask_thr=0.3), 'mask_thr') == 0.3
     assert get_test_cfg({}, 'merge_stuff_thing.overlap_thr') == 0.6
     assert get_test_cfg(dict(merge_stuff_thing=dict(overlap_thr=0.1)),
                         'merge_stuff_thing.overlap_thr') == 0.1
     assert DEFAULT_TEST_CFG['merge_stuff_thing']['instance_score_thr'] == 0.3
+
+
+def test_topk_thing_candidates_follow_video_knet():
+    """Video K-Net (spec §1.7): the top-k (kernel, class) pairs compete; a
+    kernel outside the top-k steals no pixels, one inside may appear with
+    two classes, and the kernel indices point at the kernels."""
+    from knet.models.postprocessing import panoptic_topk_scores
+    # 3 thing kernels x 2 thing classes, 1 stuff kernel (class 2)
+    probs = torch.tensor([[0.9, 0.8, 0.0], [0.25, 0.05, 0.0],
+                          [0.2, 0.7, 0.0], [0.0, 0.0, 0.2]])
+    scores, labels, kernels = panoptic_topk_scores(probs, 3, 2, 3)
+    torch.testing.assert_close(scores, torch.tensor([0.9, 0.8, 0.7, 0.2]))
+    assert labels.tolist() == [0, 1, 1, 2]
+    assert kernels.tolist() == [0, 0, 2, 3]
+
+    head = KernelIterHead(
+        num_stages=1, stage_loss_weights=[1], num_proposals=3,
+        num_thing_classes=2, num_stuff_classes=1, do_panoptic=True,
+        mask_upsample_stride=1,
+        mask_head=dict(type='KNetKernelUpdateHead', num_classes=3,
+                       in_channels=8, out_channels=8,
+                       feedforward_channels=16, num_heads=2,
+                       kernel_updator_cfg=dict(
+                           type='KNetKernelUpdator', in_channels=8,
+                           feat_channels=8, out_channels=8)),
+        test_cfg=dict(thing_candidates='topk', max_per_img=3))
+    masks = _panoptic_masks()  # k0 TL, k1 TR, k2 BL, k3 stuff
+    out = head._panoptic(probs, masks, META, head.test_cfg)
+    # k1 (best score 0.25) is outside the top-3: the top-right block is
+    # taken by the stuff kernel instead of being lost to a rejected k1
+    assert out.kernel_inds.tolist() == [0, 2, 3]
+    assert out.labels.tolist() == [0, 1, 2]
+    pan = out.pan_seg
+    assert (pan[:2, 2:] % 1000 == 2).all()
+    # per-kernel candidates: k1 takes part, is rejected (0.25 < 0.3) and its
+    # block becomes void
+    out = head._panoptic(probs, masks, META, dict(max_per_img=3))
+    assert (out.pan_seg[:2, 2:] == 3).all()

@@ -18,7 +18,8 @@ from ..layers.stage_loop import KernelStageLoopMixin, KernelStagesOutput
 from ..losses.kernel_losses import image_kernel_targets, kernel_mask_losses
 from ..postprocessing import (KNOWN_TEST_CFG_KEYS, PanopticPrediction,
                               get_test_cfg, instance_topk,
-                              panoptic_scores, panoptic_segments_logits)
+                              panoptic_scores, panoptic_segments_logits,
+                              panoptic_topk_scores)
 
 # KNOWN_TEST_CFG_KEYS (imported above): the ``test_cfg`` keys the head
 # reads, those of the post-processing (DEFAULT_TEST_CFG).
@@ -28,6 +29,10 @@ KNOWN_TRAIN_CFG_KEYS = frozenset({'assigner', 'sampler', 'pos_weight'})
 
 
 @MODELS.register_module()
+# Video K-Net's ``VideoKernelIterHead`` is this head: the temporal context
+# goes through ``loss_and_stages`` / ``predict_and_stages``
+# (``previous_kernels``) and its stages are ``VideoKernelUpdateHead``s.
+@MODELS.register_module(name='VideoKernelIterHead')
 class KernelIterHead(KernelStageLoopMixin, BaseModule):
     """Iteratively refine K-Net kernels with ``num_stages`` update heads.
 
@@ -67,7 +72,7 @@ class KernelIterHead(KernelStageLoopMixin, BaseModule):
                      'mask_out_stride', 'recursive', 'bbox_roi_extractor',
                      'mask_roi_extractor', 'bbox_head', 'shared_head',
                      'mask_assign_stride', 'ignore_label',
-                     'thing_label_in_seg')
+                     'thing_label_in_seg', 'with_track', 'merge_joint')
 
     def __init__(self,
                  num_stages: int = 3,
@@ -328,16 +333,29 @@ class KernelIterHead(KernelStageLoopMixin, BaseModule):
 
     def _panoptic(self, cls_probs: Tensor, mask_logits: Tensor,
                   img_meta: dict, cfg: dict) -> PanopticPrediction:
-        scores, labels = panoptic_scores(cls_probs, self.num_proposals,
-                                         self.num_thing_classes)
+        mode = get_test_cfg(cfg, 'thing_candidates')
+        if mode == 'per_kernel':
+            scores, labels = panoptic_scores(cls_probs, self.num_proposals,
+                                             self.num_thing_classes)
+            kernels, num_thing_candidates = None, self.num_proposals
+        elif mode == 'topk':
+            scores, labels, kernels = panoptic_topk_scores(
+                cls_probs, self.num_proposals, self.num_thing_classes,
+                get_test_cfg(cfg, 'max_per_img'))
+            num_thing_candidates = scores.size(0) - (
+                cls_probs.size(0) - self.num_proposals)
+            mask_logits = mask_logits[kernels]
+        else:
+            raise ValueError(f"test_cfg.thing_candidates={mode!r}: use "
+                             f"'per_kernel' (K-Net) or 'topk' (Video K-Net)")
         # == panoptic_merge(scores, labels, rescale_masks(mask_logits,
         # img_meta), ...), bit for bit, without the (N, H, W) probabilities
-        return panoptic_segments_logits(
+        pred = panoptic_segments_logits(
             scores,
             labels,
             mask_logits,
             img_meta,
-            self.num_proposals,
+            num_thing_candidates,
             void_label=self.num_classes,
             overlap_thr=get_test_cfg(cfg, 'merge_stuff_thing.overlap_thr'),
             instance_score_thr=get_test_cfg(
@@ -345,6 +363,10 @@ class KernelIterHead(KernelStageLoopMixin, BaseModule):
             mask_thr=get_test_cfg(cfg, 'mask_thr'),
             segment_id_start=get_test_cfg(
                 cfg, 'merge_stuff_thing.segment_id_start'))
+        if kernels is not None:
+            # candidate index -> index of the kernel that produced it
+            pred = pred._replace(kernel_inds=kernels[pred.kernel_inds])
+        return pred
 
 
 __all__ = ['KernelIterHead', 'KNOWN_TEST_CFG_KEYS', 'KNOWN_TRAIN_CFG_KEYS']
