@@ -1,10 +1,18 @@
 #!/usr/bin/env python
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
 """Convert a released K-Net checkpoint (det or seg, original repo or mmseg)
-into a checkpoint of this project, validating every key and shape.
+or Video K-Net checkpoint (KITTI-STEP / VIP-Seg) into a checkpoint of this
+project, validating every key and shape.
 
     python tools/convert_checkpoint.py SRC DST [--config CFG] [--force]
                                        [--unsafe-load]
+
+The config is inferred from the weights: COCO / Cityscapes-STEP K-Nets by
+class count and backbone, Video K-Nets (track_head / embed_fcs /
+attention_previous keys) by class count (19 KITTI-STEP, 124 VIP-Seg) and
+backbone (R-50, Swin-B); a Swin backbone in the original Video K-Net layout
+is renamed to mmdet's. A file that does not fit stops with the list of
+missing, unexpected and mis-shaped keys.
 
 DST must differ from SRC; an existing DST is only replaced with --force.
 SRC is read with torch's safe loader (plain tensors and containers, plus the

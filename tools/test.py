@@ -83,7 +83,12 @@ def parse_args(argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
-        parser.error(f'config file not found: {args.config}')
+        # the closest existing config and the corrected command
+        from knet.engine.launch import config_not_found_message
+        here = osp.relpath(osp.abspath(__file__))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser.error(config_not_found_message(args.config,
+                                              ['python', here, *argv]))
     if not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint not found: {args.checkpoint}')
     if args.out and not args.out.endswith(('.pkl', '.pickle')):

@@ -33,9 +33,25 @@ def translate_legacy_argv(argv):
     return [argv[0], *new]
 
 
+def exit_if_config_missing(argv, tool: str) -> None:
+    """Stop before anything else reads a missing config, printing the
+    closest existing one and the corrected command (README typos such as
+    ``knet_cityscapes_ste``)."""
+    if not argv or argv[0].startswith('-') or osp.isfile(argv[0]):
+        return
+    from knet.engine.launch import config_not_found_message
+    here = osp.relpath(osp.abspath(tool))
+    print(f'usage: python {here} CONFIG [options]  (--help lists them)\n'
+          f'{here}: error: ' + config_not_found_message(
+              argv[0], ['python', here, *argv]), file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    argv = translate_legacy_argv(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    exit_if_config_missing(argv, __file__)
+    argv = translate_legacy_argv(argv)
     parser = argparse.ArgumentParser(
         description='Train a K-Net model (mmdet or mmseg config)')
     parser.add_argument('config', help='train config file path')

@@ -8,6 +8,9 @@ from .kitti_step import KITTISTEPDataset, STEPLayoutError  # noqa: F401
 from . import step_pairs  # noqa: F401  (registers the pair transforms)
 from .cityscapes_step import CityscapesSTEPDataset  # noqa: F401
 from . import step_loading  # noqa: F401  (registers the STEP loaders)
+from . import video_packing  # noqa: F401  (registers PackVideoSegInputs)
+from .label_maps import ModelLabelMap  # noqa: F401
+from .vipseg import VIPSegDataset  # noqa: F401  (+ its loader)
 
 __all__ = [
     'AnnotationFileError', 'DataCheckError', 'MissingDataError', 'data_checks'

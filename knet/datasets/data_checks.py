@@ -77,7 +77,16 @@ def section_for(type_name: object, path: str,
         return 'COCO'
     if 'ADE' in name or any(p.startswith('ade') for p in parts):
         return 'ADE20K'
+    for key, section in _VIDEO_SECTIONS:
+        if key in name or key.lower() in parts:
+            return section
     return None
+
+
+#: (dataset type substring / lower-case folder name, DATASET.md section)
+_VIDEO_SECTIONS = (('KITTISTEP', 'KITTI-STEP'), ('kitti-step', 'KITTI-STEP'),
+                   ('CityscapesSTEP', 'Cityscapes-STEP'),
+                   ('VIPSeg', 'VIP-Seg'))
 
 
 def _training(cfg: dict) -> bool:

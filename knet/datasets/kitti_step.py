@@ -35,6 +35,7 @@ import numpy as np
 from mmdet.datasets import BaseVideoDataset
 from mmdet.registry import DATASETS
 
+from .label_maps import dataset_to_model_lut, model_to_dataset_lut
 from .synthetic.classes import STEP_VOID
 from .synthetic.formats.step import decode_step
 
@@ -68,28 +69,16 @@ def step_label_lut(num_classes: int = 19,
 
     Stuff trainId ``i`` becomes ``i - #{thing ids < i} + Th`` (spec §2.4,
     ``label_shift = Th``); ``void`` and unknown values map to ``void``.
+    Generic (any ``thing_ids``): see :mod:`knet.datasets.label_maps`.
     """
-    thing_ids = [int(t) for t in thing_ids]
-    if len(set(thing_ids)) != len(thing_ids) or any(
-            not 0 <= t < num_classes for t in thing_ids):
-        raise ValueError(f'thing_ids {thing_ids} must be distinct trainIds '
-                         f'in [0, {num_classes})')
-    lut = np.full(256, void, np.int64)
-    lut[thing_ids] = np.arange(len(thing_ids))
-    stuff = [i for i in range(num_classes) if i not in thing_ids]
-    lut[stuff] = np.arange(len(stuff)) + len(thing_ids)
-    return lut
+    return dataset_to_model_lut(num_classes, thing_ids, void)
 
 
 def step_label_inverse_lut(num_classes: int = 19,
                            thing_ids: Sequence[int] = STEP_THING_IDS,
                            void: int = STEP_VOID) -> np.ndarray:
     """LUT model label -> trainId (inverse of :func:`step_label_lut`)."""
-    lut = step_label_lut(num_classes, thing_ids, void)
-    inverse = np.full(256, void, np.int64)
-    train_ids = np.arange(num_classes)
-    inverse[lut[train_ids]] = train_ids
-    return inverse
+    return model_to_dataset_lut(num_classes, thing_ids, void)
 
 
 def decode_step_panoptic(label: np.ndarray,

@@ -4,6 +4,7 @@ launcher, CPU distributed runs (gloo), mixed precision, work dir."""
 import os
 import os.path as osp
 import subprocess
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -95,6 +96,59 @@ def default_work_dir(cfg: Config, config_path: str) -> str:
     if cfg.get('work_dir'):
         return cfg.work_dir
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+#: the configs of this repository (fallback search root for typos)
+REPO_CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+
+
+def _config_files(root: str) -> list:
+    """Runnable configs under ``root`` (``_base_`` folders left out), as
+    paths relative to ``root`` with forward slashes."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != '_base_')
+        rel = osp.relpath(folder, root).replace(os.sep, '/')
+        found += [name if rel == '.' else f'{rel}/{name}'
+                  for name in sorted(files) if name.endswith('.py')]
+    return found
+
+
+def suggest_config_path(path: str) -> Optional[str]:
+    """The existing config whose path is closest to the missing ``path``
+    (e.g. the ``knet_cityscapes_ste`` typo of Video K-Net's README), or
+    None; searched under the ``configs`` folder that ``path`` names (as the
+    user wrote it), else under this repository's ``configs``."""
+    import difflib
+    parts = path.replace(os.sep, '/').split('/')
+    if 'configs' in parts:
+        cut = len(parts) - parts[::-1].index('configs')
+        prefix, typed = '/'.join(parts[:cut]), '/'.join(parts[cut:])
+    else:
+        prefix, typed = REPO_CONFIGS, '/'.join(parts)
+    if not osp.isdir(prefix):
+        prefix = REPO_CONFIGS
+    match = difflib.get_close_matches(typed, _config_files(prefix), n=1,
+                                      cutoff=0.6)
+    return f'{prefix}/{match[0]}' if match else None
+
+
+def config_not_found_message(path: str,
+                             command: Optional[Sequence[str]] = None) -> str:
+    """``config file not found: PATH`` plus, when a close config exists,
+    ``did you mean`` it and ``command`` (argument list, PATH in it) with it
+    substituted, ready to copy."""
+    import shlex
+    msg = f'config file not found: {path}'
+    good = suggest_config_path(path)
+    if good is None:
+        return msg + f' (no similar file under {REPO_CONFIGS})'
+    msg += f'\ndid you mean {good}?'
+    if command:
+        fixed = [good if arg == path else arg for arg in command]
+        msg += '\ncorrected command:\n  ' + shlex.join(fixed)
+    return msg
 
 
 # ------------------------------------------------------------------------
@@ -462,18 +516,27 @@ def translate_train_argv(config: str, argv: list):
 def _cli(argv=None) -> int:
     """``python -m knet.engine.launch {test-args,train-args} CONFIG
     [ARGS...]``: print the 3.x form of a 2.x command line, one argument per
-    line (notes go to stderr); used by the slurm / mim wrappers."""
+    line (notes go to stderr); used by the slurm / mim wrappers.
+    ``suggest-config CONFIG``: print the closest existing config."""
     import sys
     argv = sys.argv[1:] if argv is None else argv
     modes = {'test-args': translate_test_argv,
              'train-args': translate_train_argv}
+    if len(argv) == 2 and argv[0] == 'suggest-config':
+        # launchers: the closest existing config, exit 1 when there is none
+        good = suggest_config_path(argv[1])
+        if good:
+            print(good)
+        return 0 if good else 1
     if len(argv) < 2 or argv[0] not in modes:
         print('usage: python -m knet.engine.launch {test-args,train-args} '
-              'CONFIG [ARGS...]', file=sys.stderr)
+              'CONFIG [ARGS...] | suggest-config CONFIG', file=sys.stderr)
         return 2
     try:
         new, notes = modes[argv[0]](argv[1], argv[2:])
     except (ValueError, FileNotFoundError) as err:
+        if not osp.isfile(argv[1]):
+            err = config_not_found_message(argv[1])
         print(f'error: {err}', file=sys.stderr)
         return 2
     for note in notes:

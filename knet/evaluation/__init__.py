@@ -9,7 +9,8 @@
 * :func:`evaluate_stq` / :func:`evaluate_vpq` - folder-level evaluation used
   by ``tools/eval_d{stq,vpq}_{step,vipseg}.py``.
 * mmengine metrics (registered in mmdet's ``METRICS``): ``STQMetric``,
-  ``VPQMetric``, ``KNetYouTubeVISMetric``.
+  ``VPQMetric``, ``KNetYouTubeVISMetric``; ``VideoPanopticWriter`` writes
+  the VPS result files (:mod:`.video_writers`).
 
 All scores are fractions in [0, 1]; the command-line tools print percent.
 The numpy modules do not need torch / mmengine; only ``metrics`` does (it is
@@ -36,11 +37,13 @@ __all__ = [
 try:  # mmengine metrics, registered in mmdet's METRICS on import
     from .metrics import (KNetYouTubeVISMetric, KNetYTVISeval, STQMetric,
                           VPQMetric)
+    from .video_writers import VideoPanopticWriter
 except ModuleNotFoundError as err:  # numpy-only use without OpenMMLab
     if (err.name or '').split('.')[0] not in ('mmengine', 'mmdet', 'mmcv',
                                               'torch'):
         raise
 else:
     __all__ += [
-        'STQMetric', 'VPQMetric', 'KNetYouTubeVISMetric', 'KNetYTVISeval'
+        'STQMetric', 'VPQMetric', 'KNetYouTubeVISMetric', 'KNetYTVISeval',
+        'VideoPanopticWriter'
     ]

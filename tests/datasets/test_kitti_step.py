@@ -457,6 +457,31 @@ def test_load_step_annotations_fields(tmp_path):
     assert out['gt_seg_map'][3, 4] == 255 and out['ignore_index'] == 255
     assert out['seg_fields'] == ['gt_seg_map']
     assert not out['gt_ignore_flags'].any()
+    # default: model space (person 0, car 1, road 0 -> 2, rider 12 -> 13)
+    assert out['gt_seg_map'].tolist() == [[0, 0, 2, 2, 2], [1, 1, 1, 2, 2],
+                                          [2, 2, 2, 2, 1], [1, 13, 2, 2, 255]]
+    assert 'gt_panoptic_map' not in out
+
+
+def test_load_step_annotations_label_space_and_panoptic_gt(tmp_path):
+    path = tmp_path / 'f_panoptic.png'
+    write_png(path, hand_label())
+    keep = TRANSFORMS.build(dict(type='LoadSTEPPanopticAnnotations',
+                                 label_space='dataset'))
+    out = keep(dict(seg_map_path=str(path)))
+    assert out['gt_seg_map'].tolist() == hand_label()[..., 0].tolist()
+    load = TRANSFORMS.build(dict(type='LoadSTEPPanopticAnnotations',
+                                 with_panoptic_gt=True))
+    pan = load(dict(seg_map_path=str(path)))['gt_panoptic_map']
+    # model class + raw instance * 1000; crowd = instance 0; the rider's
+    # instance value is dropped (stuff here); void stays 255
+    assert pan.dtype == np.int64
+    assert pan.tolist() == [[3000, 3000, 2, 2, 2],
+                            [300001, 300001, 300001, 2, 2],
+                            [2, 2, 2, 2, 1], [1, 13, 2, 2, 255]]
+    with pytest.raises(ValueError, match='label_space'):
+        TRANSFORMS.build(dict(type='LoadSTEPPanopticAnnotations',
+                              label_space='trainId'))
 
 
 def test_load_cityscapes_annotations_fields(cs_root):
@@ -469,6 +494,18 @@ def test_load_cityscapes_annotations_fields(cs_root):
     assert out['gt_instances_ids'].tolist() == [11000, 11001, 13002]
     assert out['gt_bboxes'].tensor.tolist() == [[0, 0, 1, 1], [1, 0, 2, 1],
                                                 [0, 1, 3, 2]]
+    # model space; panoptic GT numbers Cityscapes instance k as k + 1
+    load = TRANSFORMS.build(dict(type='LoadCityscapesSTEPAnnotations',
+                                 with_panoptic_gt=True))
+    out = load(dict(
+        seg_map_path=str(gt / 'aachen_000000_000019_gtFine_labelTrainIds.png'),
+        ins_map_path=str(
+            gt / 'aachen_000000_000019_gtFine_instanceTrainIds.png')))
+    assert out['gt_seg_map'].tolist() == [[0, 0, 2, 2], [1, 1, 1, 1],
+                                          [255, 2, 2, 13]]
+    assert out['gt_panoptic_map'].tolist() == [[1000, 2000, 2, 2],
+                                               [3001, 3001, 3001, 1],
+                                               [255, 2, 2, 13]]
 
 
 def test_two_frame_training_pipeline(flat_root):

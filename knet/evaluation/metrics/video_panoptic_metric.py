@@ -20,6 +20,12 @@ unrolled):
   ``'seq_id'``) and the frame index under ``frame_key`` (default
   ``'frame_id'``, falling back to ``'img_id'``).
 
+In mmengine's test loop (``TrackImgSampler``: one frame per sample, whole
+videos per rank) the Evaluator passes ``TrackDataSample.to_dict()``, i.e.
+``{'video_data_samples': [DetDataSample, ...], ...}``; every frame of every
+rank is gathered (mmengine's default ``evaluate`` would keep only
+``len(dataset)`` = number-of-videos results).
+
 Scores are fractions in [0, 1]. ``protocol`` is ``'official'`` (default:
 the benchmarks' rules) or ``'videoknet'`` (Video K-Net's eval scripts), see
 :mod:`knet.evaluation.video_protocol`; the protocol is logged with the
@@ -41,6 +47,7 @@ from mmengine.logging import print_log
 from ..stq import STQuality
 from ..video_protocol import OFFICIAL, check_windows, get_protocol
 from ..vpq import VideoPanopticQuality, vpq_frame_stats, window_pq_counts
+from ._collect import evaluate_all_frames
 
 __all__ = ['STQMetric', 'VPQMetric']
 
@@ -91,6 +98,11 @@ class _VideoPanopticBase(BaseMetric):
         self.label_divisor = int(label_divisor)
         self.seq_key = seq_key
         self.frame_key = frame_key
+
+    def evaluate(self, size: int = 1) -> dict:
+        """Metrics over every processed frame of every rank (``size``, the
+        number of videos for mmdet's video datasets, is ignored)."""
+        return evaluate_all_frames(self)
 
     def _meta(self, frame: Any) -> tuple[Any, Any]:
         seq = _field(frame, self.seq_key, _field(frame, 'seq_id'))

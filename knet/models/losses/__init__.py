@@ -2,8 +2,9 @@
 from .kernel_losses import (RANK_IGNORE_INDEX, dense_seg_targets,
                             image_kernel_targets, kernel_mask_losses,
                             last_writer_index, rank_targets)
+from .track_losses import KNetL2Loss
 
 __all__ = [
     'RANK_IGNORE_INDEX', 'dense_seg_targets', 'image_kernel_targets',
-    'kernel_mask_losses', 'last_writer_index', 'rank_targets'
+    'kernel_mask_losses', 'last_writer_index', 'rank_targets', 'KNetL2Loss'
 ]

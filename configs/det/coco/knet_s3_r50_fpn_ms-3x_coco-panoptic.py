@@ -1,0 +1,6 @@
+# COCO panoptic K-Net (R-50, multi-scale 3x, 80 things + 53 stuff) at the
+# path of Video K-Net's README: the pre-training of the VIP-Seg video model
+# (spec video_knet_spec.md §7.1 #7; the original file could not load, its
+# bases were missing). Same model and schedule as the image K-Net config it
+# inherits (RepeatDataset x3, 12 epochs, steps [9, 11], 2 images per GPU).
+_base_ = '../knet/knet_s3_r50_fpn_ms-3x_coco-panoptic.py'
