@@ -38,8 +38,10 @@ from ..trackers.quasi_dense_embed_tracker import masks_to_track_boxes
 
 #: ``test_cfg`` keys of the video model itself (``rpn`` / ``rcnn`` go to
 #: the heads)
-KNOWN_VIDEO_TEST_CFG_KEYS = frozenset(
-    {'rpn', 'rcnn', 'unassigned_label', 'semantic_filter_crop'})
+KNOWN_VIDEO_TEST_CFG_KEYS = frozenset({
+    'rpn', 'rcnn', 'unassigned_label', 'semantic_filter_crop',
+    'track_empty_frames', 'align_track_ids'
+})
 
 
 class FramePrediction(NamedTuple):
@@ -355,7 +357,8 @@ class VideoKNet(BaseMOTModel):
         labels = pan.labels[thing_inds]
         scores = pan.scores[thing_inds]
         track_ids = torch.zeros_like(labels)
-        if self.tracker is not None:
+        track_empty = self.test_cfg.get('track_empty_frames', True)
+        if self.tracker is not None and (track_empty or labels.numel()):
             # an empty frame is tracked too: it ages the tracker's memory
             embeds = self.embed(
                 outs.track_kernels[-1][0, pan.kernel_inds[thing_inds]])
@@ -367,7 +370,13 @@ class VideoKNet(BaseMOTModel):
                 scores=scores,
                 embeds=embeds,
                 frame_id=int(img_meta.get('frame_id', 0)))
-            track_ids = result.instance_ids(labels.numel())
+            if self.test_cfg.get('align_track_ids', True):
+                track_ids = result.instance_ids(labels.numel())
+            else:
+                # the original: ids of the kept, score-sorted detections
+                # painted onto the first masks in segment order
+                ids = (result.ids + 1).clamp(min=0)
+                track_ids[:ids.numel()] = ids
         panoptic = self._panoptic_with_tracks(pan, thing_inds, track_ids)
         instances = InstanceData(
             masks=masks, labels=labels, scores=scores,

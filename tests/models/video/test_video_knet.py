@@ -245,3 +245,50 @@ def test_semantic_filter_crops_the_padding():
     stretched = model._semantic_thing_pixels(seg, meta)
     # the padded half (stuff) is stretched over the image's bottom rows
     assert stretched[0].all() and not stretched[3].any()
+
+
+def _frame_prediction(model, t=0):
+    meta = frame(t, frame_id=t).metainfo
+    with torch.no_grad():
+        return model.predict_frame(images(5)[:, 0], meta)
+
+
+def test_original_id_alignment_and_empty_frame_switches():
+    """align_track_ids=False paints the tracker's kept, sorted ids onto the
+    masks in segment order (spec §9.1-1, the original); True keeps every id
+    on its detection. track_empty_frames=False skips the tracker when a
+    frame has no thing segment (the original)."""
+    from knet.models.trackers.quasi_dense_embed_tracker import TrackResult
+    model = _keep_everything(build_model()).eval()
+    calls = []
+
+    def fake_track(bboxes, labels, scores, embeds, frame_id):
+        calls.append(labels.numel())
+        num = labels.numel()
+        # the tracker keeps all but detection 0, in reverse order
+        kept = torch.arange(num).flip(0)[:max(num - 1, 0)]
+        return TrackResult(ids=torch.arange(kept.numel()) + 10,
+                           kept_inds=kept)
+
+    model.tracker.track = fake_track
+    aligned = _frame_prediction(model).instances.instances_id
+    num = aligned.numel()
+    assert num >= 2
+    expected = torch.zeros(num, dtype=torch.long)
+    expected[torch.arange(num).flip(0)[:num - 1]] = torch.arange(num - 1) + 11
+    assert torch.equal(aligned, expected)
+    model.test_cfg['align_track_ids'] = False
+    original = _frame_prediction(model).instances.instances_id
+    expected = torch.zeros(num, dtype=torch.long)
+    expected[:num - 1] = torch.arange(num - 1) + 11
+    assert torch.equal(original, expected)
+
+    # no thing segment survives a score threshold above 1
+    model.roi_head.test_cfg['merge_stuff_thing']['instance_score_thr'] = 1.1
+    calls.clear()
+    assert len(_frame_prediction(model).instances) == 0
+    assert calls == [0]
+    model.test_cfg['track_empty_frames'] = False
+    calls.clear()
+    _frame_prediction(model)
+    assert calls == []

@@ -169,4 +169,10 @@ model = dict(
         unassigned_label=None,
         # spec §9.1-5: the semantic filter crops the padding before
         # resizing (True); the original stretched the padded map (False)
-        semantic_filter_crop=True))
+        semantic_filter_crop=True,
+        # a frame without thing segments still ages the tracker (True);
+        # the original skipped the tracker on such frames (False)
+        track_empty_frames=True,
+        # spec §9.1-1: ids stay on their masks (True); False paints the
+        # tracker's sorted, de-duplicated ids in segment order (original)
+        align_track_ids=True))
