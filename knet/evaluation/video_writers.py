@@ -52,7 +52,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from ._utils import dump_json_atomic
+from .metrics._collect import as_int_map as _as_numpy
+from .metrics._collect import field as _field
 from .metrics._collect import gather_all
+from .metrics._collect import unroll_frames as _frames
 from .panoptic_quality import id2rgb
 from .video_eval import SequenceFrames
 
@@ -192,27 +195,6 @@ def assemble_pred_json(out_dir: str) -> str | None:
 # --------------------------------------------------------------------------
 # the writer
 # --------------------------------------------------------------------------
-def _field(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def _frames(data_samples: Sequence[Any]) -> list:
-    out = []
-    for sample in data_samples:
-        video = _field(sample, 'video_data_samples')
-        out.extend(video if video is not None else [sample])
-    return out
-
-
-def _as_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.ndim == 3 and x.shape[0] == 1:
-        x = x[0]
-    return x.astype(np.int64)
 
 
 @METRICS.register_module()

@@ -1,7 +1,8 @@
 # Copyright (c) K-Net-mm contributors. Licensed under the Apache License 2.0.
 """The README's main job, end to end with 2 training iterations per task:
-data generation, the three toy configs, runner.test(), overlays and
-summary.json (the metric values are those of barely trained models)."""
+data generation, the four toy configs (panoptic, instance, semantic, VPS),
+runner.test(), overlays and summary.json (the metric values are those of
+barely trained models)."""
 import json
 import os
 import subprocess
@@ -26,11 +27,14 @@ def test_quickstart_writes_summary_and_overlays(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((work_dir / 'summary.json').read_text())
-    assert set(summary) == {'panoptic', 'instance', 'semantic'}
+    assert set(summary) == {'panoptic', 'instance', 'semantic', 'vps'}
     for task, key in (('panoptic', 'PQ'), ('instance', 'mask_AP'),
                       ('semantic', 'mIoU')):
         value = summary[task][key]
         assert isinstance(value, float) and 0.0 <= value <= 100.0, summary
+    for key in ('STQ', 'AQ', 'SQ', 'VPQ'):
+        value = summary['vps'][key]
+        assert isinstance(value, float) and 0.0 <= value <= 1.0, summary
     drawn = os.listdir(work_dir / 'vis')
-    for task in ('panoptic', 'instance', 'semantic'):
+    for task in ('panoptic', 'instance', 'semantic', 'vps'):
         assert any(name.startswith(task) for name in drawn), drawn

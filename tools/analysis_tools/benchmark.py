@@ -35,6 +35,25 @@ Examples::
 (a bare config name is looked up in the configs packaged with mmdet / mmseg,
 ``mmdet::mask2former/<name>.py`` names one explicitly). Progress goes to
 stderr, the table to stdout.
+
+VPS mode (automatic when the config's model is a ``VideoKNet``, or
+``--video``): online inference, one frame at a time
+(``VideoKNet.predict_frame``), on a stream of ``--frames`` synthetic frames
+with moving shapes (default 384x1248, KITTI-STEP). Every frame goes through
+the video model, then through the image K-Net on the same input: the same
+model and weights with its video parts off (no linking, no embedding, no
+tracker), so the difference is exactly the tracking overhead. The pieces of
+that overhead (linking, embedding, semantic filter and boxes for the
+tracker, tracker) are timed by wrapping the model's methods for the run
+(the model code is unchanged); the RSS is read after every
+frame (goal: RSS after the last frame within 5 % of the RSS after frame
+``--rss-frame``). Score / overlap thresholds are lowered so that random
+weights give thing segments to track (``--keep-thresholds``)::
+
+    python tools/analysis_tools/benchmark.py \
+        configs/det/video_knet_kitti_step/video_knet_s3_r50_rpn_1x_\
+kitti_step_sigmoid_stride2_mask_embed_link_ffn_joint_train.py \
+        --threads 2 --frames 20 --warmup 2 --json work_dirs/vps.json
 """
 import argparse
 import contextlib
@@ -825,6 +844,526 @@ def _quiet_mmengine() -> Tuple[Any, int]:
     return logger, level
 
 
+# --------------------------------------------------------------------------
+# video panoptic segmentation (VPS): online inference, frame by frame
+# --------------------------------------------------------------------------
+#: model types that run the VPS mode (``VideoKNet`` and its original alias)
+VIDEO_MODEL_TYPES = ('VideoKNet', 'VideoKNetQuansiEmbedFCJointTrain')
+
+#: thresholds lowered in the VPS mode (``--keep-thresholds`` keeps the
+#: config's): randomly initialised class scores are ~0.01 (focal loss
+#: prior), below every score threshold, and random masks overlap so much
+#: that few pass the 0.6 overlap filter; without this no thing segment
+#: would survive and the tracker would have nothing to do
+VPS_LOW_THRESHOLDS = {
+    'model.test_cfg.rcnn.merge_stuff_thing.instance_score_thr': 0.0,
+    'model.test_cfg.rcnn.merge_stuff_thing.overlap_thr': 0.0,
+    'model.tracker.init_score_thr': 0.0,
+    'model.tracker.obj_score_thr': 0.0,
+}
+
+#: the pieces of ``VideoKNet.predict_frame`` that the image model does not
+#: run; their sum is the tracking overhead
+OVERHEAD_PIECES = ('link', 'embed', 'semantic_filter', 'track_boxes',
+                   'tracker')
+PIECE_TITLES = {
+    'link': 'kernel linking (last stage)',
+    'embed': 'association embedding',
+    'semantic_filter': 'semantic filter (thing pixels, full size)',
+    'track_boxes': 'boxes of the thing masks',
+    'tracker': 'quasi-dense tracker',
+}
+
+
+def is_video_config(cfg) -> bool:
+    """True when the config's model runs online VPS (``VideoKNet``)."""
+    return cfg.model.get('type') in VIDEO_MODEL_TYPES
+
+
+class SyntheticVideo:
+    """A stream of BGR frames: a fixed smooth background with coloured
+    ellipses and rectangles moving at constant speed, bouncing off the
+    borders, so that consecutive frames differ and a tracker has work."""
+
+    def __init__(self, height: int, width: int, num_shapes: int = 6,
+                 seed: int = 0) -> None:
+        rng = np.random.RandomState(seed + 1)
+        self.height, self.width = height, width
+        self.background = synthetic_image(height, width, seed)
+        size = np.array([height, width], dtype=np.float64)
+        self.start = rng.uniform(0.15, 0.85, (num_shapes, 2)) * size
+        # (dy, dx) in pixels per frame: 0.5 - 2 % of the image side
+        self.velocity = rng.uniform(0.005, 0.02, (num_shapes, 2)) * size * \
+            rng.choice([-1, 1], (num_shapes, 2))
+        self.half_axes = rng.uniform(0.04, 0.12, (num_shapes, 2)) * size
+        self.colors = rng.randint(0, 256, (num_shapes, 3))
+        self.is_ellipse = np.arange(num_shapes) % 2 == 0
+
+    def centers(self, t: int) -> np.ndarray:
+        """(num_shapes, 2) (y, x) centres at frame ``t`` (reflected at the
+        borders: a triangle wave over ``[0, side - 1]``)."""
+        side = np.array([self.height - 1, self.width - 1], dtype=np.float64)
+        pos = np.mod(self.start + self.velocity * t, 2 * side)
+        return np.where(pos > side, 2 * side - pos, pos)
+
+    def frame(self, t: int) -> np.ndarray:
+        """The (H, W, 3) uint8 frame ``t``."""
+        import cv2
+        img = self.background.copy()
+        for (cy, cx), (ay, ax), color, ellipse in zip(
+                self.centers(t), self.half_axes, self.colors,
+                self.is_ellipse):
+            center, color = (int(cx), int(cy)), tuple(int(c) for c in color)
+            if ellipse:
+                cv2.ellipse(img, center, (int(ax), int(ay)), 0, 0, 360,
+                            color, -1)
+            else:
+                cv2.rectangle(img, (int(cx - ax), int(cy - ay)),
+                              (int(cx + ax), int(cy + ay)), color, -1)
+        return img
+
+
+class PieceTimer:
+    """Wall time of wrapped callables, summed per piece name, so the
+    pieces of ``predict_frame`` are timed without changing the model."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.totals: Dict[str, float] = {}
+        self._undo: List[Callable[[], None]] = []
+
+    def wrap(self, owner: Any, attr: str, piece: str) -> None:
+        """Replace ``owner.attr`` by a timed call of the original."""
+        original = getattr(owner, attr)
+        own = attr in getattr(owner, '__dict__', {})
+
+        def timed(*args, **kwargs):
+            _sync(self.device)
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _sync(self.device)
+                self.totals[piece] = self.totals.get(piece, 0.0) + \
+                    time.perf_counter() - start
+
+        setattr(owner, attr, timed)
+        if own:
+            self._undo.append(lambda: setattr(owner, attr, original))
+        else:
+            self._undo.append(lambda: delattr(owner, attr))
+
+    def take(self) -> Dict[str, float]:
+        """The totals since the last call (every piece, 0 if not run)."""
+        out = {p: self.totals.get(p, 0.0) for p in OVERHEAD_PIECES}
+        self.totals = {}
+        return out
+
+    def restore(self) -> None:
+        """Put every original back (last wrapped first)."""
+        while self._undo:
+            self._undo.pop()()
+
+
+def hook_overhead_pieces(model: torch.nn.Module,
+                         timer: PieceTimer) -> None:
+    """Time linking / fusion (every update stage), the embedding, the
+    semantic filter and boxes for the tracker, and the tracker of a
+    ``VideoKNet``."""
+    import knet.models.video.video_knet as video_knet
+    for stage in model.roi_head.mask_head:
+        timer.wrap(stage, 'link', 'link')
+        timer.wrap(stage, 'fuse_previous', 'link')
+    timer.wrap(model, 'embed', 'embed')
+    timer.wrap(model, '_semantic_thing_pixels', 'semantic_filter')
+    timer.wrap(video_knet, 'masks_to_track_boxes', 'track_boxes')
+    if model.tracker is not None:
+        timer.wrap(model.tracker, 'track', 'tracker')
+
+
+@contextlib.contextmanager
+def video_parts_off(model: torch.nn.Module):
+    """Run a ``VideoKNet`` as the image K-Net of the same weights: no
+    linking, no embedding, no tracker (what ``model.link_previous=False
+    model.tracker=None`` builds); the video state is restored after."""
+    saved = (model.link_previous, model.tracker, model._memory)
+    model.link_previous, model.tracker = False, None
+    try:
+        yield model
+    finally:
+        model.link_previous, model.tracker, model._memory = saved
+
+
+def _rss_mb() -> float:
+    return (_proc_status_kb('VmRSS') or 0) / 1024
+
+
+class VideoSubject:
+    """A ``VideoKNet`` with random weights, fed one synthetic frame at a
+    time; the image baseline is the same model with its video parts off."""
+
+    def __init__(self, args, cfg_options: Optional[dict]) -> None:
+        self.args = args
+        self.device = args.device
+        options = dict(cfg_options or {})
+        self.lowered = {} if args.keep_thresholds else \
+            dict(VPS_LOW_THRESHOLDS)
+        options.update(self.lowered)
+        self.cfg, self.path, self.scope = load_config(args.config, options)
+        if not is_video_config(self.cfg):
+            raise ValueError(
+                f'{self.path}: model.type is {self.cfg.model.get("type")!r}; '
+                f'the VPS mode (--video) needs one of {VIDEO_MODEL_TYPES}')
+        self.name = osp.splitext(osp.basename(self.path))[0]
+        self._build()
+
+    def _build(self) -> None:
+        from mmdet.registry import MODELS
+        from mmengine.model import revert_sync_batchnorm
+        log(f'building {self.name} (VideoKNet) on {self.device}')
+        with scope_of(self.scope), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            torch.manual_seed(0)
+            model = MODELS.build(copy.deepcopy(self.cfg.model))
+            torch.manual_seed(0)
+            model.init_weights()
+        if not self.device.startswith('cuda'):
+            model = revert_sync_batchnorm(model)
+        self.model = model.to(self.device).eval()
+        params = int(sum(p.numel() for p in self.model.parameters()))
+        self.result = dict(
+            config=self.path, name=self.name,
+            model_type=self.cfg.model.get('type'), scope=self.scope,
+            params=params, params_m=params / 1e6)
+
+    def _autocast(self):
+        if not self.args.amp:
+            return contextlib.nullcontext()
+        if self.device.startswith('cuda'):
+            return torch.autocast('cuda', dtype=torch.float16)
+        return torch.autocast('cpu', dtype=torch.bfloat16)
+
+    def prepare(self, img: np.ndarray, frame_id: int,
+                num_frames: int) -> Tuple[torch.Tensor, dict]:
+        """(1, C, H, W) normalised, padded input and the frame's metainfo,
+        through the config's own data preprocessor."""
+        from mmdet.structures import DetDataSample, TrackDataSample
+        height, width = img.shape[:2]
+        frame = DetDataSample(metainfo=dict(
+            img_shape=(height, width), ori_shape=(height, width),
+            scale_factor=(1.0, 1.0), flip=False, flip_direction=None,
+            frame_id=frame_id, video_id=0, video_length=num_frames,
+            img_id=frame_id, img_path=f'synthetic/{frame_id:06d}.png'))
+        sample = TrackDataSample(metainfo=dict(
+            key_frames_inds=[0], ref_frames_inds=[]))
+        sample.video_data_samples = [frame]
+        chw = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        with scope_of(self.scope), torch.no_grad():
+            data = self.model.data_preprocessor(
+                dict(inputs=[chw[None]], data_samples=[sample]), False)
+        return data['inputs'][:, 0], data['data_samples'][0][0].metainfo
+
+    def run_frame(self, img: torch.Tensor, meta: dict):
+        """``predict_frame`` (resetting at frame 0): prediction, wall and
+        process CPU seconds."""
+        with scope_of(self.scope), torch.no_grad(), self._autocast():
+            _sync(self.device)
+            c0, t0 = time.process_time(), time.perf_counter()
+            if int(meta['frame_id']) == 0:
+                self.model.reset()
+            pred = self.model.predict_frame(img, meta)
+            _sync(self.device)
+            return pred, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _memory_sample(device: str) -> Dict[str, Optional[float]]:
+    out = dict(rss_mb=_rss_mb())
+    if device.startswith('cuda'):
+        out['cuda_allocated_mb'] = torch.cuda.memory_allocated() / 2**20
+    return out
+
+
+def run_vps_stream(subject: VideoSubject, args) -> dict:
+    """Frames 0..N-1 through the video model, each followed by the image
+    baseline on the same input; per-frame times, overhead pieces, memory."""
+    from knet.models.postprocessing import INSTANCE_OFFSET
+    num = args.frames
+    video = SyntheticVideo(*args.input_size, seed=args.seed)
+    timer = PieceTimer(args.device)
+    hook_overhead_pieces(subject.model, timer)
+    rec: Dict[str, list] = {k: [] for k in (
+        'video_s', 'video_cpu_s', 'image_s', 'image_cpu_s', 'num_things',
+        'num_tracked', 'max_track_id', 'segments_identical', 'rss_mb',
+        'cuda_allocated_mb')}
+    rec.update({f'{p}_s': [] for p in OVERHEAD_PIECES})
+    gc.collect()
+    _malloc_trim()
+    can_peak = _reset_peak_rss()
+    if args.device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+    rss_start = _rss_mb()
+    trimmed: Dict[int, float] = {}
+    try:
+        for t in range(num):
+            img, meta = subject.prepare(video.frame(t), t, num)
+            timer.take()
+            pred, wall, cpu = subject.run_frame(img, meta)
+            pieces = timer.take()
+            if args.no_image_baseline:
+                image_pred, image_wall, image_cpu = None, None, None
+            else:
+                with video_parts_off(subject.model):
+                    image_pred, image_wall, image_cpu = subject.run_frame(
+                        img, meta)
+            ids = pred.instances.instances_id
+            rec['video_s'].append(wall)
+            rec['video_cpu_s'].append(cpu)
+            rec['image_s'].append(image_wall)
+            rec['image_cpu_s'].append(image_cpu)
+            for p in OVERHEAD_PIECES:
+                rec[f'{p}_s'].append(pieces[p])
+            rec['num_things'].append(int(ids.numel()))
+            rec['num_tracked'].append(int((ids > 0).sum()))
+            rec['max_track_id'].append(int(ids.max()) if ids.numel() else 0)
+            rec['segments_identical'].append(
+                None if image_pred is None else bool(torch.equal(
+                    pred.panoptic % INSTANCE_OFFSET,
+                    image_pred.panoptic % INSTANCE_OFFSET)))
+            del pred, image_pred, img
+            mem = _memory_sample(args.device)
+            rec['rss_mb'].append(mem['rss_mb'])
+            rec['cuda_allocated_mb'].append(mem.get('cuda_allocated_mb'))
+            if t + 1 in (min(args.rss_frame, num), num):
+                # live memory: freed heap pages handed back to the system
+                gc.collect()
+                _malloc_trim()
+                trimmed[t + 1] = _rss_mb()
+            log(f'frame {t + 1}/{num}: video {wall:.3f} s'
+                + ('' if image_wall is None else
+                   f', image {image_wall:.3f} s')
+                + f', {rec["num_things"][-1]} things, '
+                f'{rec["num_tracked"][-1]} tracked, '
+                f'RSS {mem["rss_mb"]:.0f} MiB')
+    finally:
+        timer.restore()
+    peak_rss = (_proc_status_kb('VmHWM') or 0) / 1024 if can_peak else None
+    peak_cuda = (torch.cuda.max_memory_allocated() / 2**20
+                 if args.device.startswith('cuda') else None)
+    return dict(per_frame=rec, rss_start_mb=rss_start, peak_rss_mb=peak_rss,
+                peak_cuda_allocated_mb=peak_cuda, rss_trimmed_mb=trimmed)
+
+
+def summarize_vps(stream: dict, args) -> dict:
+    """Medians over the timed frames, the overhead fraction and the memory
+    growth between frame ``--rss-frame`` and the last frame."""
+    rec = stream['per_frame']
+    timed = slice(min(args.warmup, args.frames - 1), None)
+    out: Dict[str, Any] = dict(
+        timed_frames=[args.warmup + 1, args.frames] if args.warmup <
+        args.frames else [args.frames, args.frames])
+    video = rec['video_s'][timed]
+    out['video_s'] = _summary(video)
+    out['video_cpu_s'] = _summary(rec['video_cpu_s'][timed])
+    pieces = {p: _summary(rec[f'{p}_s'][timed]) for p in OVERHEAD_PIECES}
+    per_frame_overhead = [
+        sum(rec[f'{p}_s'][i] for p in OVERHEAD_PIECES)
+        for i in range(args.frames)][timed]
+    pieces['total'] = _summary(per_frame_overhead)
+    overhead = dict(pieces_s=pieces, goal_fraction=0.15)
+    if not args.no_image_baseline:
+        image = rec['image_s'][timed]
+        out['image_s'] = _summary(image)
+        out['image_cpu_s'] = _summary(rec['image_cpu_s'][timed])
+        image_med = out['image_s']['median']
+        overhead['fraction_by_piece'] = {
+            p: pieces[p]['median'] / image_med for p in OVERHEAD_PIECES}
+        # the pieces timed inside the video frame (their per-frame sum),
+        # over the image time: the precise estimate; the difference of the
+        # two models' medians is the cross-check. The per-piece medians do
+        # not add up to it: the pieces' costly frames differ (the tracker
+        # costs more with more tracks in memory, the boxes with more things)
+        overhead['fraction'] = pieces['total']['median'] / image_med
+        overhead['fraction_mean'] = pieces['total']['mean'] / \
+            out['image_s']['mean']
+        overhead['fraction_diff_of_medians'] = (
+            out['video_s']['median'] - image_med) / image_med
+        overhead['fraction_paired_median'] = statistics.median(
+            (v - i) / i for v, i in zip(video, image))
+        # best frames: the least disturbed by other load on the machine
+        overhead['fraction_diff_of_min'] = (
+            out['video_s']['min'] - out['image_s']['min']) / \
+            out['image_s']['min']
+        overhead['goal_met'] = overhead['fraction'] <= 0.15
+        out['segments_identical'] = all(rec['segments_identical'])
+    out['overhead'] = overhead
+    rss = rec['rss_mb']
+    k = min(args.rss_frame, args.frames)
+    memory = dict(
+        rss_frames=[k, args.frames],
+        rss_at_mb=[rss[k - 1], rss[-1]],
+        rss_start_mb=stream['rss_start_mb'],
+        peak_rss_mb=stream['peak_rss_mb'],
+        growth_fraction=(rss[-1] - rss[k - 1]) / rss[k - 1],
+        goal_fraction=0.05)
+    memory['goal_met'] = abs(memory['growth_fraction']) <= 0.05
+    # the same two frames after gc + malloc_trim: live memory, without the
+    # allocator's frame-to-frame swings of freed but retained heap
+    trimmed = stream['rss_trimmed_mb']
+    memory['rss_trimmed_at_mb'] = [trimmed[k], trimmed[args.frames]]
+    memory['trimmed_growth_fraction'] = (
+        trimmed[args.frames] - trimmed[k]) / trimmed[k]
+    memory['trimmed_goal_met'] = abs(
+        memory['trimmed_growth_fraction']) <= 0.05
+    if args.device.startswith('cuda'):
+        cuda = rec['cuda_allocated_mb']
+        memory.update(cuda_allocated_at_mb=[cuda[k - 1], cuda[-1]],
+                      peak_cuda_allocated_mb=stream[
+                          'peak_cuda_allocated_mb'])
+    out['memory'] = memory
+    out['tracking'] = dict(
+        mean_things_per_frame=statistics.fmean(rec['num_things']),
+        mean_tracked_per_frame=statistics.fmean(rec['num_tracked']),
+        tracks_started=max(rec['max_track_id']))
+    return out
+
+
+def format_vps_table(report: dict) -> str:
+    """Text table of a VPS report (video vs image K-Net per frame)."""
+    meta, vps = report['meta'], report['vps']
+    base = 'image_s' in vps
+    rows: List[Tuple[str, str, str, str]] = []
+
+    def sec(s):
+        return f"{s['median']:.3f}"
+
+    def pct(f):
+        return f'{100 * f:.1f}%'
+
+    rows.append(('per-frame time [s], median', sec(vps['video_s']),
+                 sec(vps['image_s']) if base else '-',
+                 f"{vps['video_s']['median'] / vps['image_s']['median']:.3f}"
+                 'x' if base else ''))
+    rows.append(('    min / max [s]',
+                 f"{vps['video_s']['min']:.3f} / {vps['video_s']['max']:.3f}",
+                 f"{vps['image_s']['min']:.3f} / {vps['image_s']['max']:.3f}"
+                 if base else '-', ''))
+    rows.append(('    process CPU time [s]', sec(vps['video_cpu_s']),
+                 sec(vps['image_cpu_s']) if base else '-', ''))
+    ov = vps['overhead']
+    for p in OVERHEAD_PIECES:
+        rows.append((f'    {PIECE_TITLES[p]} [s]',
+                     f"{ov['pieces_s'][p]['median']:.4f}", '',
+                     pct(ov['fraction_by_piece'][p]) if base else ''))
+    rows.append(('tracking overhead [s] (median of frame sums)',
+                 f"{ov['pieces_s']['total']['median']:.4f}", '',
+                 (pct(ov['fraction']) + ' of image (goal <= 15%: '
+                  + ('met' if ov['goal_met'] else 'NOT met') + ')')
+                 if base else ''))
+    rows.append(('    mean [s]', f"{ov['pieces_s']['total']['mean']:.4f}",
+                 '', pct(ov['fraction_mean']) + ' (of the mean)'
+                 if base else ''))
+    if base:
+        rows.append(('    cross-check: (video - image) / image', '', '',
+                     f"{pct(ov['fraction_diff_of_medians'])} (medians), "
+                     f"{pct(ov['fraction_paired_median'])} (paired), "
+                     f"{pct(ov['fraction_diff_of_min'])} (min)"))
+    mem = vps['memory']
+    k, n = mem['rss_frames']
+    rows.append((f'RSS after frame {k} / {n} [MiB]',
+                 f"{mem['rss_at_mb'][0]:.0f} / {mem['rss_at_mb'][1]:.0f}",
+                 '', f"{100 * mem['growth_fraction']:+.2f}% (goal within "
+                 f"5%: {'met' if mem['goal_met'] else 'NOT met'})"))
+    rows.append(('    after gc + malloc_trim [MiB]',
+                 f"{mem['rss_trimmed_at_mb'][0]:.0f} / "
+                 f"{mem['rss_trimmed_at_mb'][1]:.0f}", '',
+                 f"{100 * mem['trimmed_growth_fraction']:+.2f}% ("
+                 f"{'met' if mem['trimmed_goal_met'] else 'NOT met'})"))
+    if mem['peak_rss_mb'] is not None:
+        rows.append(('peak RSS over the stream [MiB]',
+                     f"{mem['peak_rss_mb']:.0f}", '',
+                     'both models' if base else ''))
+    if mem.get('peak_cuda_allocated_mb') is not None:
+        rows.append(('peak GPU memory allocated [MiB]',
+                     f"{mem['peak_cuda_allocated_mb']:.0f}", '', ''))
+    tr = vps['tracking']
+    rows.append(('thing segments / tracked per frame (mean)',
+                 f"{tr['mean_things_per_frame']:.1f} / "
+                 f"{tr['mean_tracked_per_frame']:.1f}", '',
+                 f"{tr['tracks_started']} tracks started"))
+    rows.append(('params [M]', f"{report['models'][0]['params_m']:.2f}",
+                 'same weights' if base else '', ''))
+    header = ('metric', 'Video K-Net',
+              'image K-Net' if base else '(no baseline)', 'note')
+    table = [header] + [tuple(r) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    out = []
+    for j, r in enumerate(table):
+        out.append(' | '.join(c.ljust(w) for c, w in zip(r, widths)))
+        if j == 0:
+            out.append('-+-'.join('-' * w for w in widths))
+    lowered = meta.get('thresholds_lowered') or {}
+    out.insert(0, (
+        f"VPS online inference, input {meta['input_size'][0]}x"
+        f"{meta['input_size'][1]}, device {meta['device']}, threads "
+        f"{meta['threads']}, {'amp' if meta['amp'] else 'fp32'}, "
+        f"{meta['frames']} frames, medians over frames "
+        f"{vps['timed_frames'][0]}..{vps['timed_frames'][1]}"))
+    if lowered:
+        out.insert(1, 'thresholds lowered for random weights: ' +
+                   ', '.join(f'{k}={v}' for k, v in lowered.items()))
+    return '\n'.join(out)
+
+
+def _run_vps(args) -> dict:
+    """The VPS mode: one stream, video vs image K-Net, per frame."""
+    if args.compare:
+        raise SystemExit('--compare is not supported in the VPS mode: the '
+                         'image baseline is the same model with its video '
+                         'parts off (drop --compare)')
+    load_start = os.getloadavg() if hasattr(os, 'getloadavg') else None
+    started = time.time()
+    subject = VideoSubject(args, parse_cfg_options(args.cfg_options))
+    if subject.lowered:
+        log('thresholds lowered for random weights: ' + ', '.join(
+            f'{k}={v}' for k, v in subject.lowered.items()))
+    stream = run_vps_stream(subject, args)
+    vps = summarize_vps(stream, args)
+    vps['per_frame'] = stream['per_frame']
+    height, width = args.input_size
+    report = dict(
+        meta=dict(
+            mode='vps', device=args.device,
+            device_name=(torch.cuda.get_device_name(args.device)
+                         if args.device.startswith('cuda') else _cpu_name()),
+            cpu_count=os.cpu_count(), threads=torch.get_num_threads(),
+            input_size=[height, width], frames=args.frames,
+            warmup=args.warmup, rss_frame=args.rss_frame, amp=args.amp,
+            dtype='amp' if args.amp else 'fp32', seed=args.seed,
+            thresholds_lowered=subject.lowered,
+            baseline=None if args.no_image_baseline else (
+                'image K-Net: the same model and weights with link_previous'
+                '=False and tracker=None (no linking, embedding, tracker), '
+                'run on the same frame right after the video model'),
+            time_scope='VideoKNet.predict_frame (data preprocessing '
+            'excluded)',
+            versions=_versions(),
+            loadavg_start=list(load_start) if load_start else None,
+            loadavg_end=list(os.getloadavg())
+            if hasattr(os, 'getloadavg') else None,
+            started=time.strftime('%Y-%m-%dT%H:%M:%S',
+                                  time.localtime(started)),
+            elapsed_s=time.time() - started),
+        models=[subject.result],
+        vps=vps)
+    subject.model = None
+    gc.collect()
+    print(format_vps_table(report), flush=True)
+    if args.json:
+        write_json_atomic(report, args.json)
+        log(f'wrote {args.json}')
+    return report
+
+
 def parse_cfg_options(items: Optional[List[str]]) -> Optional[dict]:
     if not items:
         return None
@@ -843,8 +1382,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--compare', help='a second config run in the same process')
     parser.add_argument(
-        '--input-size', type=int, nargs=2, default=[800, 1216],
-        metavar=('H', 'W'), help='synthetic image size (default 800 1216)')
+        '--input-size', type=int, nargs=2, default=None,
+        metavar=('H', 'W'), help='synthetic image size (default 800 1216; '
+        'VPS mode: 384 1248, KITTI-STEP)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--runs', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
@@ -880,7 +1420,30 @@ def parse_args(argv=None):
         'COCO (1333, 800) keep-ratio Resize unchanged)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the synthetic image')
+    vps = parser.add_argument_group(
+        'VPS mode (online video inference; on by default when the config\'s '
+        'model is a VideoKNet)')
+    vps.add_argument('--video', action='store_true',
+                     help='force the VPS mode (fails unless the model is a '
+                     'VideoKNet)')
+    vps.add_argument('--frames', type=int, default=200,
+                     help='frames in the synthetic stream (default 200); '
+                     'the first --warmup frames are not timed')
+    vps.add_argument('--rss-frame', type=int, default=10,
+                     help='compare the RSS after this frame with the RSS '
+                     'after the last one (default 10)')
+    vps.add_argument('--no-image-baseline', action='store_true',
+                     help='run the video model only (no image K-Net on the '
+                     'same frames): for long memory runs')
+    vps.add_argument('--keep-thresholds', action='store_true',
+                     help='keep the config\'s score / overlap thresholds '
+                     '(by default they are lowered so that random weights '
+                     'give thing segments to track)')
     args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error('--frames must be >= 1')
+    if args.rss_frame < 1:
+        parser.error('--rss-frame must be >= 1')
     if args.runs < 1:
         parser.error('--runs must be >= 1')
     if args.warmup < 0:
@@ -902,9 +1465,20 @@ def main(argv=None) -> dict:
     import knet  # noqa: F401  (registers K-Net; harmless for others)
     logger, level = _quiet_mmengine()
     try:
+        if args.video or _config_is_video(args.config):
+            args.input_size = args.input_size or [384, 1248]
+            return _run_vps(args)
+        args.input_size = args.input_size or [800, 1216]
         return _run(args)
     finally:
         logger.setLevel(level)
+
+
+def _config_is_video(name: str) -> bool:
+    """Whether a config's model is a ``VideoKNet`` (selects the VPS
+    mode)."""
+    from mmengine.config import Config
+    return is_video_config(Config.fromfile(resolve_config(name)))
 
 
 def _run(args) -> dict:

@@ -8,13 +8,16 @@ Frame-level video metrics therefore gather their results here instead.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from mmengine.dist import (all_gather_object, broadcast_object_list,
                            get_world_size, is_main_process)
 from mmengine.evaluator import BaseMetric
 
-__all__ = ['gather_all', 'evaluate_all_frames']
+__all__ = ['gather_all', 'evaluate_all_frames', 'field', 'unroll_frames',
+           'as_int_map']
 
 
 def gather_all(results: list) -> list:
@@ -41,3 +44,31 @@ def evaluate_all_frames(metric: BaseMetric) -> dict[str, Any]:
     broadcast_object_list(box)
     metric.results.clear()
     return box[0]
+
+
+def field(obj: Any, key: str, default: Any = None) -> Any:
+    """``obj[key]`` of a dict (what mmengine's Evaluator passes) or the
+    attribute of a data sample."""
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def unroll_frames(data_samples: Sequence[Any]) -> list:
+    """Per-frame samples: ``TrackDataSample``-style ``video_data_samples``
+    lists are flattened, other samples kept."""
+    out = []
+    for sample in data_samples:
+        video = field(sample, 'video_data_samples')
+        out.extend(video if video is not None else [sample])
+    return out
+
+
+def as_int_map(x: Any) -> np.ndarray:
+    """(H, W) int64 array of a (1, H, W) / (H, W) tensor or array."""
+    if hasattr(x, 'detach'):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[0] == 1:
+        x = x[0]
+    return x.astype(np.int64)

@@ -47,34 +47,14 @@ from mmengine.logging import print_log
 from ..stq import STQuality
 from ..video_protocol import OFFICIAL, check_windows, get_protocol
 from ..vpq import VideoPanopticQuality, vpq_frame_stats, window_pq_counts
+from ._collect import as_int_map as _as_numpy
+from ._collect import field as _field
 from ._collect import evaluate_all_frames
+from ._collect import unroll_frames as _frames
 
 __all__ = ['STQMetric', 'VPQMetric']
 
 _SHIFT = 16
-
-
-def _field(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def _frames(data_samples: Sequence[Any]) -> list:
-    out = []
-    for sample in data_samples:
-        video = _field(sample, 'video_data_samples')
-        out.extend(video if video is not None else [sample])
-    return out
-
-
-def _as_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.ndim == 3 and x.shape[0] == 1:
-        x = x[0]
-    return x.astype(np.int64)
 
 
 class _VideoPanopticBase(BaseMetric):

@@ -423,9 +423,16 @@ class VideoKNet(BaseMOTModel):
             seg = F.interpolate(
                 seg, size=(pad_h, pad_w), mode='bilinear',
                 align_corners=False)[..., :img_h, :img_w]
-        seg = F.interpolate(
-            seg, size=(ori_h, ori_w), mode='bilinear', align_corners=False)
-        return seg[0].argmax(0) < self.num_thing_classes
+        if tuple(seg.shape[-2:]) != (ori_h, ori_w):
+            # (a same-size bilinear resize returns its input: skipped)
+            seg = F.interpolate(
+                seg, size=(ori_h, ori_w), mode='bilinear',
+                align_corners=False)
+        # == argmax < num_thing_classes (argmax takes the first maximum,
+        # and thing classes come first), without the index search
+        things = seg[0, :self.num_thing_classes].amax(0)
+        stuff = seg[0, self.num_thing_classes:].amax(0)
+        return things >= stuff
 
     def _forward(self, inputs: Tensor,
                  data_samples: Optional[List[TrackDataSample]] = None,
