@@ -129,17 +129,21 @@ def _video_writer(cfg, out_dir: str) -> dict:
 
 def draw_video_predictions(task: str, cfg, args) -> None:
     """First frames of the first val video: inputs on top, predictions
-    below (colour = class, shade = track id) in work_dir/vis/."""
+    below (stuff: one grey level per class; things: one colour per track
+    id, so an id kept across frames keeps its colour; void: black) in
+    work_dir/vis/."""
     import mmcv
     import numpy as np
     from knet.datasets.kitti_step import list_step_videos
     ds = cfg.test_dataloader.dataset
     video = list_step_videos(ds.data_root, ds.split)[0]
     frames = video['images'][:args.num_vis]
-    palette = np.array(ds.metainfo.get('palette') or
-                       [[(37 * i) % 256, (91 * i) % 256, (151 * i) % 256]
-                        for i in range(len(ds.metainfo['classes']))],
-                       np.int64)
+    num_classes = len(ds.metainfo['classes'])
+    greys = 60 + (np.arange(num_classes) * 150) // max(num_classes - 1, 1)
+    track_palette = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25),
+                              (0, 130, 200), (245, 130, 48), (145, 30, 180),
+                              (70, 240, 240), (240, 50, 230), (210, 245, 60),
+                              (250, 190, 212)], np.int64)
     top, bottom = [], []
     for frame in frames:
         img = mmcv.imread(frame['img_path'], channel_order='rgb')
@@ -147,16 +151,16 @@ def draw_video_predictions(task: str, cfg, args) -> None:
             osp.join(cfg.work_dir, 'pred', 'final',
                      f"{video['video_id']:04d}",
                      f"{frame['frame_id']:06d}.png"),
-            flag='unchanged', channel_order='rgb').astype(np.int64)
+            flag='color', channel_order='rgb').astype(np.int64)
         cls, track = pred[..., 0], pred[..., 1] * 256 + pred[..., 2]
         colour = np.zeros(cls.shape + (3, ), np.int64)
-        valid = cls < len(palette)
-        colour[valid] = palette[cls[valid]]
-        # tracks: alternate brightness per id so neighbours differ
-        shade = np.where(track > 0, 0.55 + 0.45 * ((track * 7) % 5) / 4, 1.0)
-        colour = (colour * shade[..., None]).clip(0, 255)
+        valid = cls < num_classes
+        colour[valid] = greys[cls[valid], None]
+        tracked = track > 0
+        colour[tracked] = track_palette[(track[tracked] - 1) %
+                                        len(track_palette)]
         top.append(img)
-        bottom.append((0.4 * img + 0.6 * colour).astype(np.uint8))
+        bottom.append(colour.astype(np.uint8))
     out_dir = osp.join(args.work_dir, 'vis')
     os.makedirs(out_dir, exist_ok=True)
     strip = np.concatenate(

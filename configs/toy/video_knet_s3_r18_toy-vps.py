@@ -1,5 +1,5 @@
 # Video K-Net (VPS) on the built-in synthetic KITTI-STEP-style sequences;
-# CPU, about 30 minutes. Pairs of frames (key + reference at -2..2), kernel
+# CPU, about 20 minutes. Pairs of frames (key + reference at -2..2), kernel
 # linking and the association embedding, scored with STQ and VPQ.
 _base_ = [
     './_base_/toy_video_knet_model.py', './_base_/synthetic_step_vps.py',
@@ -16,7 +16,7 @@ find_unused_parameters = True
 # duplicates
 model = dict(semantic_filter=False)
 
-max_iters = 1200
+max_iters = 800
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,

@@ -19,6 +19,8 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..layers.kernel_update_head import _build_det_loss
+
 
 @MODELS.register_module('QuasiDenseMaskEmbedHeadGTMask')
 @MODELS.register_module()
@@ -95,9 +97,10 @@ class QuasiDenseMaskEmbedHead(BaseModule):
         self.relu = nn.ReLU(inplace=True)
         self.fc_embed = nn.Linear(fc_out_channels if num_fcs else in_dims,
                                   embed_channels)
-        self.loss_track = MODELS.build(loss_track)
-        self.loss_track_aux = MODELS.build(loss_track_aux) \
-            if loss_track_aux is not None else None
+        # built in mmdet's scope whatever the caller's default scope (mmseg
+        # has no MultiPosCrossEntropyLoss)
+        self.loss_track = _build_det_loss(loss_track)
+        self.loss_track_aux = _build_det_loss(loss_track_aux)
 
     def forward(self, x: Tensor) -> Tensor:
         """(M, C) or (M, C, s, s) kernel features -> (M, embed) embeddings."""

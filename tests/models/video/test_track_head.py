@@ -14,9 +14,12 @@ SMALL = dict(in_channels=8, fc_out_channels=8, embed_channels=4)
 
 
 def test_registered_names_and_mmdet_key_layout():
+    from mmengine.registry import DefaultScope
     for name in ('QuasiDenseMaskEmbedHead', 'QuasiDenseMaskEmbedHeadGTMask'):
-        head = MODELS.build(
-            dict(type=name, norm_cfg=dict(type='GN', num_groups=32)))
+        # (an earlier mmseg test may leave mmseg as the default scope)
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            head = MODELS.build(
+                dict(type=name, norm_cfg=dict(type='GN', num_groups=32)))
         assert isinstance(head, QuasiDenseMaskEmbedHead)
     head = QuasiDenseMaskEmbedHead(**SMALL)
     # (mmdet's default MarginL2Loss config does not build in mmdet 3.3)
@@ -107,3 +110,13 @@ def test_image_without_positives_adds_a_graph_keeping_zero():
     assert key.grad.abs().sum() > 0
     with pytest.raises(ValueError, match='one entry per image'):
         head.loss([key], [ref, ref], [key_ids], [ref_ids])
+
+
+def test_builds_whatever_the_default_scope():
+    """An mmseg run (or an earlier mmseg test) leaves mmseg as the default
+    scope; the head's losses are mmdet's and must still build."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        head = QuasiDenseMaskEmbedHead(**SMALL)
+    assert type(head.loss_track).__name__ == 'MultiPosCrossEntropyLoss'
+    assert type(head.loss_track_aux).__name__ == 'KNetL2Loss'
