@@ -118,7 +118,10 @@ def test_l2_leaves_inputs_untouched_and_builds_from_registry():
     cos, target = _boundary_case(4, 5, 2)
     cos.requires_grad_(True)
     before = cos.detach().clone(), target.clone()
-    loss = MODELS.build(dict(type='KNetL2Loss', **AUX))(cos * 1, target)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        built = MODELS.build(dict(type='KNetL2Loss', **AUX))
+    loss = built(cos * 1, target)
     loss.backward()
     assert torch.equal(cos.detach(), before[0])
     assert torch.equal(target, before[1])

@@ -22,9 +22,11 @@ def test_registered_names_and_mmdet_key_layout():
                 dict(type=name, norm_cfg=dict(type='GN', num_groups=32)))
         assert isinstance(head, QuasiDenseMaskEmbedHead)
     head = QuasiDenseMaskEmbedHead(**SMALL)
-    # (mmdet's default MarginL2Loss config does not build in mmdet 3.3)
-    ref = QuasiDenseEmbedHead(
-        num_fcs=2, roi_feat_size=1, loss_track_aux=None, **SMALL)
+    # (mmdet's default MarginL2Loss config does not build in mmdet 3.3;
+    # mmdet's head builds its losses by name: in mmdet's scope)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ref = QuasiDenseEmbedHead(
+            num_fcs=2, roi_feat_size=1, loss_track_aux=None, **SMALL)
     assert list(head.state_dict()) == [
         'fcs.0.weight', 'fcs.0.bias', 'fcs.1.weight', 'fcs.1.bias',
         'fc_embed.weight', 'fc_embed.bias'
