@@ -260,7 +260,6 @@ def test_launchers_print_the_corrected_command(script, argv, expected):
 TOY_CFG = osp.join(REPO, 'configs/toy/video_knet_s3_r18_toy-vps.py')
 
 
-@pytest.mark.skipif(not osp.isfile(TOY_CFG), reason='no toy VPS config')
 def test_toy_video_knet_end_to_end(tmp_path):
     """The toy Video K-Net (random weights) on 2 synthetic STEP videos of 2
     frames: every frame written in the dataset's class ids, scored."""
