@@ -72,6 +72,11 @@ def parse_args(argv: list[str] | None,
         '--size', type=int, nargs=2, metavar=('H', 'W'), help='frame size')
     p.add_argument('--num-frames', type=int, help='frames per video')
     p.add_argument(
+        '--classes-per-video',
+        type=int,
+        help='videos only: thing classes drawn per clip (default 0 = all); '
+        'fewer classes, more same-class instances to associate')
+    p.add_argument(
         '--difficulty',
         type=float,
         help='0 = learnable default .. 1 = hard (smaller, more, '
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         num_val=args.num_val,
         size=args.size,
         num_frames=args.num_frames,
+        classes_per_video=args.classes_per_video,
         difficulty=args.difficulty,
         thing_classes=args.thing_classes,
         stuff_classes=args.stuff_classes)
@@ -113,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         task_params = dict(params)
         if task not in synthetic.VIDEO_TASKS:
             task_params.pop('num_frames', None)
+            task_params.pop('classes_per_video', None)
         start = time.perf_counter()
         try:
             _, fresh = synthetic.generate_with_status(

@@ -34,8 +34,8 @@ TASKS = {
                 'video/STQ', 'STQ'),
 }
 DEFAULT_TASKS = ['panoptic', 'instance', 'semantic', 'vps']
-#: data made up front; the video configs generate theirs at start-up with
-#: their own parameters (``synthetic_data`` in the config)
+#: data made up front; the video tasks generate theirs with their config's
+#: parameters (``synthetic_data``) in ``ensure_config_data``
 DATA_FOR_TASK = {'panoptic': 'coco', 'instance': 'coco', 'semantic': 'ade'}
 #: extra metrics in the summary of the video tasks (fractions in [0, 1])
 VIDEO_SUMMARY = {'STQ': 'video/STQ', 'AQ': 'video/AQ', 'SQ': 'video/SQ',
@@ -68,6 +68,19 @@ def ensure_data(data_root: str, tasks) -> None:
         generate(name, data_root)
 
 
+def ensure_config_data(cfg, data_root: str) -> None:
+    """The data of a config's ``synthetic_data`` key, with exactly its
+    parameters: a folder made with others (e.g. by an older quickstart) is
+    regenerated, as for the image tasks, so that the scores are comparable
+    (training / testing alone keep a complete folder)."""
+    from knet.datasets.synthetic import generate
+    params = dict(cfg.synthetic_data)
+    task, seed = params.pop('task'), params.pop('seed', 0)
+    log(f'synthetic data: {task} under {data_root} with the config\'s '
+        'parameters (generated if absent or made with others)')
+    generate(task, data_root, seed, progress=False, **params)
+
+
 def run_task(task: str, args) -> dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -87,6 +100,7 @@ def run_task(task: str, args) -> dict:
     cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1
     video = task.startswith('vps')
     if video:
+        ensure_config_data(cfg, args.data_root)
         # the test run also writes the KITTI-STEP-format files drawn below
         cfg.test_evaluator = list(cfg.test_evaluator) + [
             _video_writer(cfg, osp.join(cfg.work_dir, 'pred'))]

@@ -185,3 +185,42 @@ def test_ytvis_loads_in_mmdet(synthetic_root):
         pipeline=[])
     assert len(valid) == 2
     assert all(valid.get_data_info(i)['video_length'] == 6 for i in range(2))
+
+
+def test_classes_per_video_restricts_thing_classes():
+    """``classes_per_video=k``: every clip's things use at most k classes
+    (so most things share their class with another one), and the default
+    draws from all classes; out-of-range values and image tasks refuse."""
+    import pytest
+
+    from knet.datasets.synthetic import resolve_params
+
+    def classes_and_crowding(cpv):
+        cfg = SceneConfig(height=64, width=128, classes_per_video=cpv)
+        per_clip, shared, total = [], 0, 0
+        for i in range(12):
+            clip = render_video(sample_rng(0, 'step', 'train', i), cfg, 4)
+            names = set()
+            for scene in clip:
+                things = [s.name for s in scene.segments if s.isthing]
+                names.update(things)
+                plain = [s.name for s in scene.segments
+                         if s.isthing and not s.iscrowd]
+                total += len(plain)
+                shared += sum(plain.count(n) > 1 for n in plain)
+            per_clip.append(len(names))
+        return per_clip, shared / max(total, 1)
+
+    restricted, shared_two = classes_and_crowding(2)
+    default, shared_all = classes_and_crowding(0)
+    assert max(restricted) <= 2
+    assert max(default) > 2
+    assert shared_two > shared_all
+    with pytest.raises(ValueError, match='classes_per_video'):
+        SceneConfig(classes_per_video=len(SYNTHETIC_THING_CLASSES) + 1)
+    with pytest.raises(ValueError, match='classes_per_video'):
+        resolve_params('step', classes_per_video=-1)
+    with pytest.raises(TypeError, match='classes_per_video'):
+        resolve_params('coco', classes_per_video=2)
+    assert resolve_params('step')['classes_per_video'] == 0
+    assert resolve_params('step', classes_per_video=2)['classes_per_video'] == 2

@@ -38,3 +38,27 @@ def test_quickstart_writes_summary_and_overlays(tmp_path):
     drawn = os.listdir(work_dir / 'vis')
     for task in ('panoptic', 'instance', 'semantic', 'vps'):
         assert any(name.startswith(task) for name in drawn), drawn
+
+
+def test_video_data_regenerated_with_the_config_parameters(tmp_path):
+    """A step folder left with other parameters (an older quickstart) is
+    replaced by the config's data, so the reported scores are comparable;
+    training alone would keep it (keep_complete)."""
+    import importlib.util
+
+    from mmengine.config import Config
+
+    from knet.datasets.synthetic import generate
+    spec = importlib.util.spec_from_file_location(
+        'quickstart', os.path.join(ROOT, 'tools', 'quickstart.py'))
+    quickstart = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quickstart)
+    small = dict(num_val=1, num_frames=2, size=(32, 48))
+    generate('step', tmp_path, 0, progress=False, num_train=1, **small)
+    cfg = Config(dict(synthetic_data=dict(task='step', seed=0, num_train=2,
+                                          **small)))
+    quickstart.ensure_config_data(cfg, str(tmp_path))
+    meta = json.loads((tmp_path / 'step' / 'meta.json').read_text())
+    assert meta['params']['num_train'] == 2
+    frames = list((tmp_path / 'step/video_sequence/train').glob('*.png'))
+    assert len(frames) == 2 * 2 * 2  # videos x frames x (image, label)

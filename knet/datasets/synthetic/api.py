@@ -52,9 +52,12 @@ VIDEO_TASKS: tuple[str, ...] = ('step', 'ytvis', 'vspw')
 TASK_DEFAULTS: dict[str, dict] = {
     'coco': dict(num_train=1000, num_val=50, size=(128, 128)),
     'ade': dict(num_train=200, num_val=50, size=(128, 128)),
-    'step': dict(num_train=6, num_val=3, num_frames=8, size=(128, 256)),
-    'ytvis': dict(num_train=8, num_val=4, num_frames=8, size=(128, 128)),
-    'vspw': dict(num_train=8, num_val=4, num_frames=8, size=(128, 128)),
+    'step': dict(num_train=6, num_val=3, num_frames=8, size=(128, 256),
+                 classes_per_video=0),
+    'ytvis': dict(num_train=8, num_val=4, num_frames=8, size=(128, 128),
+                  classes_per_video=0),
+    'vspw': dict(num_train=8, num_val=4, num_frames=8, size=(128, 128),
+                 classes_per_video=0),
 }
 _COMMON_DEFAULTS = dict(
     difficulty=0.0,
@@ -123,6 +126,11 @@ def resolve_params(task: str, seed: int = 0, **params) -> dict:
         out['num_frames'] = int(merged['num_frames'])
         if out['num_frames'] < 2:
             raise ValueError('num_frames must be >= 2 for video tasks')
+        out['classes_per_video'] = int(merged['classes_per_video'])
+        if not 0 <= out['classes_per_video'] <= len(things):
+            raise ValueError(
+                'classes_per_video must be in [0, number of thing classes '
+                f'({len(things)})], got {out["classes_per_video"]}')
     return out
 
 
@@ -227,7 +235,8 @@ def _write_unit(unit: str, root: Path, params: dict,
         thing_classes=tuple(params['thing_classes']),
         stuff_classes=tuple(params['stuff_classes']),
         difficulty=params['difficulty'],
-        allow_crowd=_ALLOW_CROWD[unit])
+        allow_crowd=_ALLOW_CROWD[unit],
+        classes_per_video=params.get('classes_per_video', 0))
     args = (root, params['seed'], cfg, params['num_train'], params['num_val'])
     if unit == 'coco':
         write_coco(*args, show_progress=show_progress)
@@ -265,8 +274,8 @@ def generate(task: str,
 
     ``params``: ``num_train``, ``num_val``, ``size=(H, W)``, ``difficulty``
     (0 = learnable default .. 1 = hard), ``thing_classes``,
-    ``stuff_classes`` and, for video tasks, ``num_frames`` (``None`` =
-    default). ``force=True`` regenerates even an up-to-date folder and
+    ``stuff_classes`` and, for video tasks, ``num_frames`` and
+    ``classes_per_video`` (``None`` = default). ``force=True`` regenerates even an up-to-date folder and
     replaces a folder that has no meta.json (refused otherwise, unless it
     holds only the unit's own entries: a half-written leftover).
     ``keep_complete=True`` keeps a complete folder made with other

@@ -37,6 +37,10 @@ class SceneConfig:
     difficulty: float = 0.0
     allow_crowd: bool = True
     allow_void: bool = True
+    #: videos only: thing classes drawn per clip (0 = all); fewer classes
+    #: mean more same-class instances, which category gating cannot tell
+    #: apart (the association has to)
+    classes_per_video: int = 0
 
     def __post_init__(self) -> None:
         check_classes(self.thing_classes, self.stuff_classes)
@@ -46,6 +50,10 @@ class SceneConfig:
         if min(self.height, self.width) < 32:
             raise ValueError('image size must be at least 32x32, got '
                              f'{self.height}x{self.width}')
+        if not 0 <= self.classes_per_video <= len(self.thing_classes):
+            raise ValueError(
+                'classes_per_video must be in [0, number of thing classes '
+                f'({len(self.thing_classes)})], got {self.classes_per_video}')
 
     # ---- difficulty knobs (easy value at 0, hard value at 1) ----
     @property
@@ -456,6 +464,10 @@ def render_video(rng: np.random.Generator, cfg: SceneConfig,
     bg_wide, label_wide = _stuff_layer(rng, cfg, h, w + extra)
     yy, xx = _grids(h, w)
     things = cfg.thing_classes
+    if 0 < cfg.classes_per_video < len(things):
+        # drawn only when asked, so default clips stay pixel-identical
+        pick = rng.choice(len(things), cfg.classes_per_video, replace=False)
+        things = tuple(things[i] for i in sorted(pick))
     tracks: list[_Track] = []
 
     def velocity() -> tuple[float, float]:

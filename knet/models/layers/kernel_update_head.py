@@ -29,10 +29,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
-from mmdet.registry import MODELS as DET_MODELS
 from mmengine.model import BaseModule, bias_init_with_prob
 from mmengine.registry import MODELS
 from torch import Tensor
+
+from ..losses.builder import build_det_loss
 
 
 def _fc_stack(channels: int, num_fcs: int, act_cfg: dict) -> nn.ModuleList:
@@ -43,17 +44,6 @@ def _fc_stack(channels: int, num_fcs: int, act_cfg: dict) -> nn.ModuleList:
         layers.append(build_norm_layer(dict(type='LN'), channels)[1])
         layers.append(build_activation_layer(act_cfg))
     return layers
-
-
-def _build_det_loss(cfg: Optional[dict]) -> Optional[nn.Module]:
-    """Build an mmdet loss whatever the caller's default scope (mmseg has
-    losses of the same names with other semantics)."""
-    if not cfg:
-        return None
-    cfg = dict(cfg)
-    if isinstance(cfg['type'], str) and '.' not in cfg['type']:
-        cfg['type'] = 'mmdet.' + cfg['type']
-    return DET_MODELS.build(cfg)
 
 
 def dynamic_conv(feats: Tensor, kernels: Tensor) -> Tensor:
@@ -218,10 +208,10 @@ class KNetKernelUpdateHead(BaseModule):
         self.mask_fcs = _fc_stack(in_channels, num_mask_fcs, act_cfg)
         self.fc_mask = nn.Linear(in_channels, out_channels)
 
-        self.loss_cls = _build_det_loss(loss_cls)
-        self.loss_mask = _build_det_loss(loss_mask)
-        self.loss_dice = _build_det_loss(loss_dice)
-        self.loss_rank = _build_det_loss(loss_rank)
+        self.loss_cls = build_det_loss(loss_cls)
+        self.loss_mask = build_det_loss(loss_mask)
+        self.loss_dice = build_det_loss(loss_dice)
+        self.loss_rank = build_det_loss(loss_rank)
 
     def init_weights(self) -> None:
         """Xavier-uniform on every >=2-D parameter, prior 0.01 on fc_cls."""

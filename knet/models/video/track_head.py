@@ -19,7 +19,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..layers.kernel_update_head import _build_det_loss
+from ..losses.builder import build_det_loss
 
 
 @MODELS.register_module('QuasiDenseMaskEmbedHeadGTMask')
@@ -99,8 +99,8 @@ class QuasiDenseMaskEmbedHead(BaseModule):
                                   embed_channels)
         # built in mmdet's scope whatever the caller's default scope (mmseg
         # has no MultiPosCrossEntropyLoss)
-        self.loss_track = _build_det_loss(loss_track)
-        self.loss_track_aux = _build_det_loss(loss_track_aux)
+        self.loss_track = build_det_loss(loss_track)
+        self.loss_track_aux = build_det_loss(loss_track_aux)
 
     def forward(self, x: Tensor) -> Tensor:
         """(M, C) or (M, C, s, s) kernel features -> (M, embed) embeddings."""

@@ -128,3 +128,20 @@ def test_l2_leaves_inputs_untouched_and_builds_from_registry():
     assert cos.grad is not None and cos.grad.abs().sum() > 0
     with pytest.raises(ValueError, match='denominator'):
         KNetL2Loss(denominator='qdtrack')
+
+
+def test_build_det_loss_ignores_an_mmseg_default_scope():
+    """Bare names build mmdet's loss even when mmseg is the default scope
+    (mmseg's DiceLoss has other arguments); an explicit scope is kept."""
+    from mmdet.models.losses import DiceLoss as DetDiceLoss
+    from mmengine.registry import DefaultScope
+
+    from knet.models.losses import build_det_loss
+
+    cfg = dict(type='DiceLoss', loss_weight=4.0, activate=False)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        loss = build_det_loss(cfg)
+        assert isinstance(loss, DetDiceLoss) and loss.loss_weight == 4.0
+        assert isinstance(build_det_loss(dict(type='mmdet.L2Loss')), L2Loss)
+    assert cfg['type'] == 'DiceLoss'  # the caller's config is not changed
+    assert build_det_loss(None) is None and build_det_loss({}) is None
