@@ -223,4 +223,5 @@ def test_classes_per_video_restricts_thing_classes():
     with pytest.raises(TypeError, match='classes_per_video'):
         resolve_params('coco', classes_per_video=2)
     assert resolve_params('step')['classes_per_video'] == 0
-    assert resolve_params('step', classes_per_video=2)['classes_per_video'] == 2
+    restricted_params = resolve_params('step', classes_per_video=2)
+    assert restricted_params['classes_per_video'] == 2

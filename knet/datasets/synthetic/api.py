@@ -276,8 +276,9 @@ def generate(task: str,
     (0 = learnable default .. 1 = hard), ``thing_classes``,
     ``stuff_classes`` and, for video tasks, ``num_frames`` and
     ``classes_per_video`` (``None`` = default). ``force=True`` regenerates
-    even an up-to-date folder and replaces a folder that has no meta.json (refused otherwise, unless it
-    holds only the unit's own entries: a half-written leftover).
+    even an up-to-date folder and replaces a folder that has no meta.json
+    (refused otherwise, unless it holds only the unit's own entries: a
+    half-written leftover).
     ``keep_complete=True`` keeps a complete folder made with other
     parameters (only missing or incomplete data is written).
     """
