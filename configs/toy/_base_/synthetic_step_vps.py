@@ -7,7 +7,7 @@
 # are what the unit tests use; the toy asks for more training videos.
 # A complete folder made with other parameters is kept (DATASET.md,
 # 'Built-in synthetic data').
-synthetic_data = dict(task='step', seed=0, num_train=24, num_val=4,
+synthetic_data = dict(task='step', seed=0, num_train=64, num_val=8,
                       num_frames=8, size=(128, 256))
 dataset_type = 'KITTISTEPDataset'
 data_root = 'data/synthetic/step/'
