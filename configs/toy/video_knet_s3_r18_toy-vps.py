@@ -26,7 +26,8 @@ test_pipeline = [
     dict(
         type='TransformBroadcaster',
         transforms=[
-            dict(type='LoadImageFromFile', backend_args=None),
+            dict(type='LoadImageFromFile',
+                 backend_args={{_base_.backend_args}}),
             dict(type='Resize', scale_factor=1.25, keep_ratio=True),
             dict(type='LoadSTEPPanopticAnnotations',
                  num_classes={{_base_.data_num_classes}},
